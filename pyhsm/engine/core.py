@@ -1,0 +1,255 @@
+"""Library, slot, token, session and login functions (PKCS#11 v3.0 sections 5.4–5.6)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyhsm import __version__
+from pyhsm import constants as ck
+from pyhsm.engine.session import Session
+from pyhsm.engine.token import MAX_PIN_LEN, MIN_PIN_LEN, Token
+from pyhsm.errors import CKRError
+from pyhsm.mechanisms import registry
+from pyhsm.store.directory import TokenDirectory
+
+MANUFACTURER = b"pyhsm"
+_VERSION = tuple(int(p) for p in __version__.split(".")[:2])
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    label: bytes
+    manufacturer: bytes
+    model: bytes
+    serial: bytes
+    flags: int
+    session_count: int
+    rw_session_count: int
+    max_pin_len: int
+    min_pin_len: int
+
+
+class EngineCore:
+    def __init__(self, store_dir: Path | None = None) -> None:
+        self._store_dir = store_dir
+        self._lock = threading.RLock()
+        self._initialized = False
+        self._directory: TokenDirectory | None = None
+        self._tokens: dict[int, Token] = {}
+        self._sessions: dict[int, Session] = {}
+        self._handles = itertools.count(1)
+        self._pid = os.getpid()
+
+    # ---- library ---------------------------------------------------------------------------------
+    def initialize(self, flags: int = ck.CKF_OS_LOCKING_OK) -> None:
+        with self._lock:
+            if self._initialized:
+                raise CKRError(ck.CKR_CRYPTOKI_ALREADY_INITIALIZED)
+            from pyhsm.config import store_dir
+
+            self._directory = TokenDirectory(self._store_dir or store_dir())
+            self._initialized = True
+
+    def finalize(self) -> None:
+        with self._lock:
+            self._require_initialized()
+            self._close_everything()
+            self._initialized = False
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: inherited sessions, logins and store connections belong to the parent."""
+        self._lock = threading.RLock()
+        self._sessions.clear()
+        self._tokens.clear()
+        self._directory = None
+        self._initialized = False
+        self._pid = os.getpid()
+
+    def _close_everything(self) -> None:
+        for session in list(self._sessions.values()):
+            self._drop_session(session)
+        for token in self._tokens.values():
+            token.logout_state()
+            token.store.close()
+        self._tokens.clear()
+
+    def _require_initialized(self) -> TokenDirectory:
+        if not self._initialized or self._directory is None:
+            raise CKRError(ck.CKR_CRYPTOKI_NOT_INITIALIZED)
+        return self._directory
+
+    @property
+    def initialized(self) -> bool:
+        return self._initialized
+
+    def get_info(self) -> tuple[tuple[int, int], bytes, int, bytes, tuple[int, int]]:
+        self._require_initialized()
+        return ck.CRYPTOKI_VERSION, MANUFACTURER, 0, b"pyhsm software HSM", (_VERSION[0], _VERSION[1])
+
+    # ---- slots and tokens ------------------------------------------------------------------------
+    def get_slot_list(self, token_present: bool) -> list[int]:
+        directory = self._require_initialized()
+        # Every initialised token has a slot, plus one slot holding a fresh token to initialise.
+        return sorted({*directory.slots(), directory.next_free_slot()})
+
+    def _check_slot(self, slot_id: int) -> TokenDirectory:
+        directory = self._require_initialized()
+        if slot_id not in directory.slots() and slot_id != directory.next_free_slot():
+            raise CKRError(ck.CKR_SLOT_ID_INVALID)
+        return directory
+
+    def get_slot_info(self, slot_id: int) -> tuple[bytes, bytes, int]:
+        self._check_slot(slot_id)
+        return f"pyhsm slot {slot_id}".encode(), MANUFACTURER, ck.CKF_TOKEN_PRESENT
+
+    def token(self, slot_id: int) -> Token | None:
+        """The token in a slot, or None while the slot's token is not initialised."""
+        directory = self._check_slot(slot_id)
+        with self._lock:
+            token = self._tokens.get(slot_id)
+            if token is None and slot_id in directory.slots():
+                token = self._tokens[slot_id] = Token(slot_id, directory.open(slot_id))
+            if token is not None:
+                token.sync()
+            return token
+
+    def get_token_info(self, slot_id: int) -> TokenInfo:
+        token = self.token(slot_id)
+        sessions = [s for s in self._sessions.values() if s.token.slot_id == slot_id]
+        if token is None:
+            label, serial, flags = b" " * 32, b" " * 16, ck.CKF_RNG | ck.CKF_LOGIN_REQUIRED
+        else:
+            label, serial, flags = token.label, token.serial, token.flags()
+        return TokenInfo(label, MANUFACTURER, b"pyhsm", serial, flags, len(sessions),
+                         sum(1 for s in sessions if s.rw), MAX_PIN_LEN, MIN_PIN_LEN)
+
+    def get_mechanism_list(self, slot_id: int) -> list[int]:
+        self._check_slot(slot_id)
+        return sorted(registry.all_mechanisms())
+
+    def get_mechanism_info(self, slot_id: int, mechanism: int) -> registry.MechanismInfo:
+        self._check_slot(slot_id)
+        return registry.lookup(mechanism).info
+
+    def init_token(self, slot_id: int, so_pin: bytes, label: bytes) -> None:
+        directory = self._check_slot(slot_id)
+        with self._lock:
+            if any(s.token.slot_id == slot_id for s in self._sessions.values()):
+                raise CKRError(ck.CKR_SESSION_EXISTS)
+            token = self._tokens.get(slot_id)
+            if token is None:
+                if slot_id not in directory.slots():
+                    directory.create(slot_id)
+                token = self._tokens[slot_id] = Token(slot_id, directory.open(slot_id))
+            token.initialize(so_pin, label)
+
+    # ---- sessions -----------------------------------------------------------------------------------
+    def open_session(self, slot_id: int, flags: int) -> int:
+        if not flags & ck.CKF_SERIAL_SESSION:
+            raise CKRError(ck.CKR_SESSION_PARALLEL_NOT_SUPPORTED)
+        token = self.token(slot_id)
+        if token is None or not token.initialized:
+            raise CKRError(ck.CKR_TOKEN_NOT_RECOGNIZED, "initialise the token first")
+        rw = bool(flags & ck.CKF_RW_SESSION)
+        with self._lock:
+            if not rw and token.user == ck.CKU_SO:
+                raise CKRError(ck.CKR_SESSION_READ_WRITE_SO_EXISTS)
+            handle = next(self._handles)
+            self._sessions[handle] = Session(handle, token, rw)
+            return handle
+
+    def session(self, handle: int) -> Session:
+        if not self._initialized:
+            raise CKRError(ck.CKR_CRYPTOKI_NOT_INITIALIZED)
+        try:
+            return self._sessions[handle]
+        except KeyError:
+            raise CKRError(ck.CKR_SESSION_HANDLE_INVALID) from None
+
+    def close_session(self, handle: int) -> None:
+        with self._lock:
+            self._drop_session(self.session(handle))
+
+    def close_all_sessions(self, slot_id: int) -> None:
+        self._check_slot(slot_id)
+        with self._lock:
+            for session in [s for s in self._sessions.values() if s.token.slot_id == slot_id]:
+                self._drop_session(session)
+
+    def _drop_session(self, session: Session) -> None:
+        self._sessions.pop(session.handle, None)
+        token = session.token
+        for handle in [h for h, o in token.session_objects.items() if o.owner_session == session.handle]:
+            del token.session_objects[handle]
+        if not any(s.token is token for s in self._sessions.values()):
+            token.logout_state()  # the login belongs to the application's sessions: gone with the last one
+
+    def get_session_info(self, handle: int) -> tuple[int, int, int]:
+        session = self.session(handle)
+        flags = ck.CKF_SERIAL_SESSION | (ck.CKF_RW_SESSION if session.rw else 0)
+        return session.token.slot_id, session.state(), flags
+
+    # ---- login ----------------------------------------------------------------------------------------
+    def login(self, handle: int, user_type: int, pin: bytes) -> None:
+        session = self.session(handle)
+        token = session.token
+        with self._lock:
+            if user_type == ck.CKU_CONTEXT_SPECIFIC:
+                self._context_login(session, pin)
+                return
+            if user_type not in (ck.CKU_SO, ck.CKU_USER):
+                raise CKRError(ck.CKR_USER_TYPE_INVALID)
+            if token.user is not None:
+                raise CKRError(ck.CKR_USER_ALREADY_LOGGED_IN if token.user == user_type
+                               else ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
+            if user_type == ck.CKU_SO and any(s.token is token and not s.rw for s in self._sessions.values()):
+                raise CKRError(ck.CKR_SESSION_READ_ONLY_EXISTS)
+            token.login(user_type, pin)
+
+    def _context_login(self, session: Session, pin: bytes) -> None:
+        if session.token.user != ck.CKU_USER:
+            raise CKRError(ck.CKR_USER_NOT_LOGGED_IN)
+        waiting = [op for op in session.ops.values() if op.needs_context_login]
+        if not waiting:
+            raise CKRError(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation waits for a context-specific login")
+        session.token.verify_pin(ck.CKU_USER, pin)
+        for op in waiting:
+            op.needs_context_login = False
+
+    def logout(self, handle: int) -> None:
+        session = self.session(handle)
+        token = session.token
+        with self._lock:
+            if token.user is None:
+                raise CKRError(ck.CKR_USER_NOT_LOGGED_IN)
+            # Section 5.6: private session objects of the application are destroyed at logout.
+            for obj_handle in [h for h, o in token.session_objects.items() if o.is_private]:
+                del token.session_objects[obj_handle]
+            token.logout_state()
+
+    def init_pin(self, handle: int, pin: bytes) -> None:
+        session = self.session(handle)
+        if session.state() != ck.CKS_RW_SO_FUNCTIONS:
+            raise CKRError(ck.CKR_USER_NOT_LOGGED_IN, "C_InitPIN needs the SO logged in")
+        session.token.init_user_pin(pin)
+
+    def set_pin(self, handle: int, old_pin: bytes, new_pin: bytes) -> None:
+        session = self.session(handle)
+        if not session.rw:
+            raise CKRError(ck.CKR_SESSION_READ_ONLY)
+        who = ck.CKU_SO if session.token.user == ck.CKU_SO else ck.CKU_USER
+        session.token.set_pin(who, old_pin, new_pin)
+
+    # ---- random ---------------------------------------------------------------------------------------
+    def generate_random(self, handle: int, length: int) -> bytes:
+        self.session(handle)
+        return os.urandom(length)
+
+    def seed_random(self, handle: int, seed: bytes) -> None:
+        self.session(handle)
+        # The OS CSPRNG is the only generator; mixing caller data into it is not possible from user space.
+        raise CKRError(ck.CKR_RANDOM_SEED_NOT_SUPPORTED)

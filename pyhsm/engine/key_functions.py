@@ -1,0 +1,153 @@
+"""Key management functions: generate, generate pair, wrap, unwrap, derive (PKCS#11 v3.0 section 5.14)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyhsm import constants as ck
+from pyhsm.engine.crypto_functions import CryptoFunctions
+from pyhsm.engine.object_functions import RawTemplate, decode_template
+from pyhsm.errors import CKRError
+from pyhsm.mechanisms import registry
+from pyhsm.mechanisms.params import MechanismParam
+from pyhsm.objects.classes import schema_for
+from pyhsm.objects.keys import complete_key_material, private_key_from_pkcs8, private_key_to_pkcs8
+from pyhsm.objects.schema import How
+
+# The key type each generation mechanism makes (templates may repeat it, but must agree).
+GENERATES = {
+    ck.CKM_RSA_PKCS_KEY_PAIR_GEN: ck.CKK_RSA,
+    ck.CKM_EC_KEY_PAIR_GEN: ck.CKK_EC,
+    ck.CKM_AES_KEY_GEN: ck.CKK_AES,
+    ck.CKM_GENERIC_SECRET_KEY_GEN: ck.CKK_GENERIC_SECRET,
+}
+
+
+def _fixed(values: dict[int, Any], attr_type: int, value: int) -> None:
+    if values.setdefault(attr_type, value) != value:
+        raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, f"attribute 0x{attr_type:X} conflicts with the mechanism")
+
+
+def _sensitivity(attrs: dict[int, Any], generated: bool, base: dict[int, Any] | None = None) -> None:
+    """CKA_LOCAL, CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE as sections 4.9/4.10 define them."""
+    attrs[ck.CKA_LOCAL] = generated
+    if attrs[ck.CKA_CLASS] == ck.CKO_PUBLIC_KEY:
+        return
+    always, never = generated, generated
+    if base is not None:  # derived: inherits the base key's history
+        always = bool(base.get(ck.CKA_ALWAYS_SENSITIVE))
+        never = bool(base.get(ck.CKA_NEVER_EXTRACTABLE))
+    attrs[ck.CKA_ALWAYS_SENSITIVE] = always and bool(attrs[ck.CKA_SENSITIVE])
+    attrs[ck.CKA_NEVER_EXTRACTABLE] = never and not attrs[ck.CKA_EXTRACTABLE]
+
+
+class KeyFunctions(CryptoFunctions):
+    def _gen_mechanism(self, mechanism: int, flag: int, param: MechanismParam) -> tuple[registry.Mechanism, int]:
+        mech = self._mechanism(mechanism, flag, param)
+        return mech, GENERATES[mechanism]
+
+    def generate_key(self, handle: int, mechanism: int, param: MechanismParam, template: RawTemplate) -> int:
+        session = self.session(handle)
+        mech, key_type = self._gen_mechanism(mechanism, ck.CKF_GENERATE, param)
+        values = decode_template(template)
+        _fixed(values, ck.CKA_CLASS, ck.CKO_SECRET_KEY)
+        _fixed(values, ck.CKA_KEY_TYPE, key_type)
+        attrs = schema_for(values).build(values, How.GENERATE, is_so=session.token.user == ck.CKU_SO)
+        self._check_may_store(session, attrs)
+        attrs.update(mech.generate_key(attrs))
+        attrs[ck.CKA_KEY_GEN_MECHANISM] = mechanism
+        _sensitivity(attrs, generated=True)
+        complete_key_material(attrs)
+        return self.store_new_object(session, attrs).handle
+
+    def generate_key_pair(self, handle: int, mechanism: int, param: MechanismParam,
+                          public_template: RawTemplate, private_template: RawTemplate) -> tuple[int, int]:
+        session = self.session(handle)
+        mech, key_type = self._gen_mechanism(mechanism, ck.CKF_GENERATE_KEY_PAIR, param)
+        is_so = session.token.user == ck.CKU_SO
+        pub_values, priv_values = decode_template(public_template), decode_template(private_template)
+        _fixed(pub_values, ck.CKA_CLASS, ck.CKO_PUBLIC_KEY)
+        _fixed(priv_values, ck.CKA_CLASS, ck.CKO_PRIVATE_KEY)
+        _fixed(pub_values, ck.CKA_KEY_TYPE, key_type)
+        _fixed(priv_values, ck.CKA_KEY_TYPE, key_type)
+        public = schema_for(pub_values).build(pub_values, How.GENERATE, is_so)
+        private = schema_for(priv_values).build(priv_values, How.GENERATE, is_so)
+        self._check_may_store(session, public)
+        self._check_may_store(session, private)
+        pub_material, priv_material = mech.generate_key_pair(public, private)
+        for attrs, material in ((public, pub_material), (private, priv_material)):
+            attrs.update(material)
+            attrs[ck.CKA_KEY_GEN_MECHANISM] = mechanism
+            _sensitivity(attrs, generated=True)
+        complete_key_material(public)
+        pub_obj = self.store_new_object(session, public)
+        try:
+            priv_obj = self.store_new_object(session, private)
+        except Exception:
+            self.destroy_object(handle, pub_obj.handle)  # never leave half a key pair behind
+            raise
+        return pub_obj.handle, priv_obj.handle
+
+    # ---- wrapping -------------------------------------------------------------------------------------------
+    def wrap_key(self, handle: int, mechanism: int, param: MechanismParam, wrapping_handle: int,
+                 key_handle: int) -> bytes:
+        session = self.session(handle)
+        mech = self._mechanism(mechanism, ck.CKF_WRAP, param)
+        wrapping_key = self.usable_key(session, mech, wrapping_handle, ck.CKA_WRAP,
+                                       ck.CKR_WRAPPING_KEY_HANDLE_INVALID)
+        key = self.object(session, key_handle, ck.CKR_KEY_HANDLE_INVALID)
+        if key.object_class not in (ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY):
+            raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE)
+        if not key.attrs.get(ck.CKA_EXTRACTABLE, False):
+            raise CKRError(ck.CKR_KEY_UNEXTRACTABLE)
+        if key.attrs.get(ck.CKA_WRAP_WITH_TRUSTED) and not wrapping_key.attrs.get(ck.CKA_TRUSTED):
+            raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE, "the key may only be wrapped with a trusted key")
+        session.token.unseal(key)
+        if key.object_class == ck.CKO_SECRET_KEY:
+            material = bytes(key.attrs[ck.CKA_VALUE])
+        else:
+            material = private_key_to_pkcs8(key.attrs)
+        return mech.wrap(wrapping_key, param, material)
+
+    def unwrap_key(self, handle: int, mechanism: int, param: MechanismParam, unwrapping_handle: int,
+                   wrapped: bytes, template: RawTemplate) -> int:
+        session = self.session(handle)
+        mech = self._mechanism(mechanism, ck.CKF_UNWRAP, param)
+        unwrapping_key = self.usable_key(session, mech, unwrapping_handle, ck.CKA_UNWRAP,
+                                         ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID)
+        values = decode_template(template)
+        schema = schema_for(values)
+        attrs = schema.build(values, How.UNWRAP, is_so=session.token.user == ck.CKU_SO)
+        self._check_may_store(session, attrs)
+        material = mech.unwrap(unwrapping_key, param, wrapped)
+        if attrs[ck.CKA_CLASS] == ck.CKO_SECRET_KEY:
+            attrs[ck.CKA_VALUE] = material
+        elif attrs[ck.CKA_CLASS] == ck.CKO_PRIVATE_KEY:
+            attrs.update(private_key_from_pkcs8(material, attrs[ck.CKA_KEY_TYPE]))
+        else:
+            raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "only secret and private keys can be unwrapped")
+        attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.CK_UNAVAILABLE_INFORMATION
+        _sensitivity(attrs, generated=False)
+        complete_key_material(attrs)
+        return self.store_new_object(session, attrs).handle
+
+    # ---- derivation -----------------------------------------------------------------------------------------
+    def derive_key(self, handle: int, mechanism: int, param: MechanismParam, base_handle: int,
+                   template: RawTemplate) -> int:
+        session = self.session(handle)
+        mech = self._mechanism(mechanism, ck.CKF_DERIVE, param)
+        base = self.usable_key(session, mech, base_handle, ck.CKA_DERIVE)
+        values = decode_template(template)
+        values.setdefault(ck.CKA_CLASS, ck.CKO_SECRET_KEY)
+        values.setdefault(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET)
+        value_len = values.pop(ck.CKA_VALUE_LEN, None)
+        attrs = schema_for(values).build(values, How.DERIVE, is_so=session.token.user == ck.CKU_SO)
+        if value_len is not None:
+            attrs[ck.CKA_VALUE_LEN] = value_len
+        self._check_may_store(session, attrs)
+        attrs.update(mech.derive(base, param, attrs))
+        attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.CK_UNAVAILABLE_INFORMATION
+        _sensitivity(attrs, generated=False, base=base.attrs)
+        complete_key_material(attrs)
+        return self.store_new_object(session, attrs).handle
+

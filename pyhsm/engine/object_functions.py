@@ -1,0 +1,165 @@
+"""Object management and search functions (PKCS#11 v3.0 sections 5.7 and 4)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pyhsm import constants as ck
+from pyhsm.engine.core import EngineCore
+from pyhsm.engine.objects import P11Object, next_session_object_handle
+from pyhsm.engine.session import Operation, OpKind, Session
+from pyhsm.engine.token import Sealed
+from pyhsm.errors import CKRError
+from pyhsm.objects import codec
+from pyhsm.objects.classes import schema_for
+from pyhsm.objects.keys import complete_key_material
+from pyhsm.objects.schema import How
+
+RawTemplate = Iterable[tuple[int, bytes]]
+
+# One answer per requested attribute of C_GetAttributeValue: the encoded value, or the CKR_* that applies.
+AttributeAnswer = bytes | int
+
+
+def decode_template(template: RawTemplate) -> dict[int, Any]:
+    """Caller template -> typed values; the same attribute twice with different values is inconsistent."""
+    values: dict[int, Any] = {}
+    for attr_type, raw in template:
+        value = codec.decode(attr_type, raw)
+        if attr_type in values and values[attr_type] != value:
+            raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, f"attribute 0x{attr_type:X} given twice")
+        values[attr_type] = value
+    return values
+
+
+def unique_id() -> bytes:
+    return os.urandom(16).hex().encode()
+
+
+class ObjectFunctions(EngineCore):
+    # ---- visibility and access ----------------------------------------------------------------------
+    def _visible(self, session: Session, obj: P11Object) -> bool:
+        return not obj.is_private or session.token.user == ck.CKU_USER
+
+    def object(self, session: Session, handle: int, invalid: int = ck.CKR_OBJECT_HANDLE_INVALID) -> P11Object:
+        session.token.sync()
+        obj = session.token.get(handle)
+        if obj is None or not self._visible(session, obj):
+            raise CKRError(invalid)
+        return obj
+
+    def _check_may_store(self, session: Session, attrs: Mapping[int, Any]) -> None:
+        """Who may create or modify an object of this kind in this session."""
+        if attrs.get(ck.CKA_TOKEN) and not session.rw:
+            raise CKRError(ck.CKR_SESSION_READ_ONLY)
+        if attrs.get(ck.CKA_PRIVATE) and session.token.user != ck.CKU_USER:
+            raise CKRError(ck.CKR_USER_NOT_LOGGED_IN)
+
+    def store_new_object(self, session: Session, attrs: dict[int, Any]) -> P11Object:
+        self._check_may_store(session, attrs)
+        attrs[ck.CKA_UNIQUE_ID] = unique_id()
+        if attrs.get(ck.CKA_TOKEN):
+            return session.token.add_token_object(attrs)
+        obj = P11Object(next_session_object_handle(), attrs, owner_session=session.handle)
+        session.token.session_objects[obj.handle] = obj
+        return obj
+
+    # ---- C_CreateObject / C_CopyObject / C_DestroyObject ----------------------------------------------
+    def create_object(self, handle: int, template: RawTemplate) -> int:
+        session = self.session(handle)
+        values = decode_template(template)
+        schema = schema_for(values)
+        attrs = schema.build(values, How.CREATE, is_so=session.token.user == ck.CKU_SO)
+        if attrs[ck.CKA_CLASS] in (ck.CKO_PRIVATE_KEY, ck.CKO_SECRET_KEY):
+            # Section 4.9/4.10: material that came from outside was never sensitive nor unextractable.
+            attrs[ck.CKA_LOCAL] = False
+            attrs[ck.CKA_ALWAYS_SENSITIVE] = False
+            attrs[ck.CKA_NEVER_EXTRACTABLE] = False
+            attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.CK_UNAVAILABLE_INFORMATION
+        elif attrs[ck.CKA_CLASS] == ck.CKO_PUBLIC_KEY:
+            attrs[ck.CKA_LOCAL] = False
+            attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.CK_UNAVAILABLE_INFORMATION
+        complete_key_material(attrs)
+        return self.store_new_object(session, attrs).handle
+
+    def copy_object(self, handle: int, obj_handle: int, template: RawTemplate) -> int:
+        session = self.session(handle)
+        obj = self.object(session, obj_handle)
+        if not obj.attrs.get(ck.CKA_COPYABLE, True):
+            raise CKRError(ck.CKR_ACTION_PROHIBITED, "the object is not copyable")
+        changes = decode_template(template)
+        obj.schema.check_set(obj.attrs, changes, copying=True, is_so=session.token.user == ck.CKU_SO)
+        session.token.unseal(obj)
+        attrs = {t: v for t, v in obj.attrs.items() if not isinstance(v, Sealed)} | changes
+        return self.store_new_object(session, attrs).handle
+
+    def destroy_object(self, handle: int, obj_handle: int) -> None:
+        session = self.session(handle)
+        obj = self.object(session, obj_handle)
+        self._check_may_store(session, obj.attrs)
+        if not obj.attrs.get(ck.CKA_DESTROYABLE, True):
+            raise CKRError(ck.CKR_ACTION_PROHIBITED, "the object is not destroyable")
+        if obj.is_token:
+            session.token.destroy_token_object(obj)
+        else:
+            session.token.session_objects.pop(obj.handle, None)
+
+    def get_object_size(self, handle: int, obj_handle: int) -> int:
+        session = self.session(handle)
+        obj = self.object(session, obj_handle)
+        return sum(len(v.blob) if isinstance(v, Sealed) else len(codec.encode(t, v)) for t, v in obj.attrs.items())
+
+    # ---- attributes --------------------------------------------------------------------------------------
+    def get_attribute_value(self, handle: int, obj_handle: int, types: Iterable[int]) -> list[AttributeAnswer]:
+        session = self.session(handle)
+        obj = self.object(session, obj_handle)
+        answers: list[AttributeAnswer] = []
+        for attr_type in types:
+            if attr_type not in obj.attrs:
+                answers.append(ck.CKR_ATTRIBUTE_TYPE_INVALID)
+            elif obj.schema.hidden(obj.attrs, attr_type):
+                answers.append(ck.CKR_ATTRIBUTE_SENSITIVE)
+            else:
+                value = obj.attrs[attr_type]
+                if isinstance(value, Sealed):
+                    value = session.token.unseal(obj).attrs[attr_type]
+                answers.append(codec.encode(attr_type, value))
+        return answers
+
+    def set_attribute_value(self, handle: int, obj_handle: int, template: RawTemplate) -> None:
+        session = self.session(handle)
+        obj = self.object(session, obj_handle)
+        self._check_may_store(session, obj.attrs)
+        if not obj.attrs.get(ck.CKA_MODIFIABLE, True):
+            raise CKRError(ck.CKR_ACTION_PROHIBITED, "the object is not modifiable")
+        changes = decode_template(template)
+        obj.schema.check_set(obj.attrs, changes, copying=False, is_so=session.token.user == ck.CKU_SO)
+        if obj.is_token:
+            session.token.update_token_object(obj, obj.attrs | changes)
+        else:
+            obj.replace_attrs(obj.attrs | changes)
+
+    # ---- search --------------------------------------------------------------------------------------------
+    def find_objects_init(self, handle: int, template: RawTemplate) -> None:
+        session = self.session(handle)
+        criteria = decode_template(template)
+        session.token.sync()
+        found = [o.handle for o in session.token.all_objects()
+                 if self._visible(session, o) and o.matches(criteria)]
+        found.reverse()  # popped from the end, so the caller sees them in store order
+        session.start(Operation(OpKind.FIND, found))
+
+    def find_objects(self, handle: int, max_count: int) -> list[int]:
+        session = self.session(handle)
+        found: list[int] = session.active(OpKind.FIND).impl
+        batch = found[-max_count:] if max_count else []
+        del found[len(found) - len(batch):]
+        batch.reverse()
+        return batch
+
+    def find_objects_final(self, handle: int) -> None:
+        session = self.session(handle)
+        session.active(OpKind.FIND)
+        session.end(OpKind.FIND)

@@ -1,0 +1,138 @@
+"""Sessions and their operation state machines.
+
+The rules of PKCS#11 v3.0 section 5.2 live here, once for every operation kind:
+- an Init while that kind of operation is active is CKR_OPERATION_ACTIVE; a call without Init is
+  CKR_OPERATION_NOT_INITIALIZED;
+- a single-part call or a Final ends the operation, except a length query (NULL output buffer) or
+  CKR_BUFFER_TOO_SMALL, which keep it and the already computed output for the next call;
+- any other error ends the operation;
+- a single-part call after an Update (or an Update after a length query of a single-part call) is
+  CKR_OPERATION_ACTIVE.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyhsm import constants as ck
+from pyhsm.engine.objects import P11Object
+from pyhsm.engine.token import Token
+from pyhsm.errors import CKRError
+
+
+class OpKind(enum.Enum):
+    ENCRYPT = "encrypt"
+    DECRYPT = "decrypt"
+    DIGEST = "digest"
+    SIGN = "sign"
+    VERIFY = "verify"
+    FIND = "find"
+
+
+class Stage(enum.Enum):
+    FRESH = "fresh"  # after Init
+    SINGLE = "single"  # a single-part call has been length-queried
+    MULTI = "multi"  # an Update has happened
+
+
+@dataclass
+class Operation:
+    kind: OpKind
+    impl: Any  # CipherOp / SignOp / VerifyOp / DigestOp, or the list of handles of a find
+    key: P11Object | None = None
+    needs_context_login: bool = False  # CKA_ALWAYS_AUTHENTICATE keys need CKU_CONTEXT_SPECIFIC first
+    stage: Stage = Stage.FRESH
+    pending: bytes | None = None  # output computed for a length query / too-small buffer
+    pending_final: bool = field(default=False)
+
+
+# What a length-convention call hands back to the ABI layer: (required length, bytes to copy or None).
+Output = tuple[int, bytes | None]
+
+
+class Session:
+    def __init__(self, handle: int, token: Token, rw: bool) -> None:
+        self.handle = handle
+        self.token = token
+        self.rw = rw
+        self.ops: dict[OpKind, Operation] = {}
+        self.lock = threading.Lock()  # threads sharing one session take turns
+
+    def state(self) -> int:
+        user = self.token.user
+        if user == ck.CKU_SO:
+            return ck.CKS_RW_SO_FUNCTIONS
+        if user == ck.CKU_USER:
+            return ck.CKS_RW_USER_FUNCTIONS if self.rw else ck.CKS_RO_USER_FUNCTIONS
+        return ck.CKS_RW_PUBLIC_SESSION if self.rw else ck.CKS_RO_PUBLIC_SESSION
+
+    # ---- operation bookkeeping -------------------------------------------------------------------
+    def start(self, op: Operation) -> None:
+        if op.kind in self.ops:
+            raise CKRError(ck.CKR_OPERATION_ACTIVE)
+        self.ops[op.kind] = op
+
+    def active(self, kind: OpKind) -> Operation:
+        op = self.ops.get(kind)
+        if op is None:
+            raise CKRError(ck.CKR_OPERATION_NOT_INITIALIZED)
+        if op.needs_context_login:
+            self.ops.pop(kind)
+            raise CKRError(ck.CKR_USER_NOT_LOGGED_IN, "this key needs CKU_CONTEXT_SPECIFIC login first")
+        return op
+
+    def end(self, kind: OpKind) -> None:
+        self.ops.pop(kind, None)
+
+    def run(self, kind: OpKind, stage: Stage, work: Callable[[Operation], Any]) -> Any:
+        """Run one step of an operation; any error ends the operation (section 5.2)."""
+        op = self.active(kind)
+        if stage is Stage.MULTI and op.stage is Stage.SINGLE:
+            raise CKRError(ck.CKR_OPERATION_ACTIVE, "a single-part call is in progress")
+        if stage is Stage.SINGLE and op.stage is Stage.MULTI:
+            raise CKRError(ck.CKR_OPERATION_ACTIVE, "a multi-part operation is in progress")
+        try:
+            result = work(op)
+        except Exception:
+            self.end(kind)
+            raise
+        return result
+
+    def produce(self, kind: OpKind, stage: Stage, capacity: int | None,
+                compute: Callable[[Operation], bytes], ends: bool) -> Output:
+        """The length convention for calls that return data (Encrypt, Sign, Digest, their Final and Update)."""
+
+        def work(op: Operation) -> Output:
+            if op.pending is None:
+                op.pending = compute(op)
+                if stage is Stage.SINGLE:
+                    op.stage = Stage.SINGLE
+            out = op.pending
+            if capacity is None or capacity < len(out):
+                return len(out), None  # kept for the next call, operation stays active
+            op.pending = None
+            if ends:
+                self.end(kind)
+            elif stage is Stage.MULTI:
+                op.stage = Stage.MULTI
+            return len(out), out
+
+        return self.run(kind, stage, work)
+
+    def consume(self, kind: OpKind, stage: Stage, work: Callable[[Operation], None], ends: bool) -> None:
+        """Calls that return no data (SignUpdate, Verify, VerifyFinal, DigestUpdate)."""
+
+        def step(op: Operation) -> None:
+            if op.pending is not None:
+                raise CKRError(ck.CKR_OPERATION_ACTIVE, "output of the previous call was not collected")
+            work(op)
+            if ends:
+                self.end(kind)
+            else:
+                op.stage = Stage.MULTI
+
+        self.run(kind, stage, step)

@@ -1,0 +1,308 @@
+"""A token as one process sees it: persistent state in its store, login state and object cache in memory.
+
+Login state belongs to the application (this process), is shared by all its sessions on the token and is lost
+when the last session closes. Sensitive attribute values are sealed under the token key, which exists in memory
+only while someone is logged in (the SO and the user each hold a copy wrapped under their own PIN).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pyhsm import constants as ck
+from pyhsm.engine.objects import P11Object
+from pyhsm.errors import CKRError
+from pyhsm.objects import codec
+from pyhsm.store.base import TokenStore
+from pyhsm.store.sealing import TokenKey, WrongPin
+
+MIN_PIN_LEN = 4
+MAX_PIN_LEN = 255
+MAX_PIN_FAILURES = 10
+
+
+class Sealed:
+    """A sensitive attribute value still encrypted as it came from the store."""
+
+    __slots__ = ("blob",)
+
+    def __init__(self, blob: bytes) -> None:
+        self.blob = blob
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sealed) and other.blob == self.blob
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def check_pin_length(pin: bytes) -> None:
+    if not MIN_PIN_LEN <= len(pin) <= MAX_PIN_LEN:
+        raise CKRError(ck.CKR_PIN_LEN_RANGE, f"PINs are {MIN_PIN_LEN} to {MAX_PIN_LEN} bytes")
+
+
+def pad(text: bytes, size: int) -> bytes:
+    return text[:size].ljust(size, b" ")
+
+
+class Token:
+    def __init__(self, slot_id: int, store: TokenStore) -> None:
+        self.slot_id = slot_id
+        self.store = store
+        self.lock = threading.RLock()
+        self.user: int | None = None  # CKU_SO / CKU_USER while logged in
+        self.token_key: TokenKey | None = None
+        self.objects: dict[int, P11Object] = {}  # token objects by handle (= store row id)
+        self.session_objects: dict[int, P11Object] = {}
+        self._seq = 0
+        self._meta: dict[str, bytes] = {}
+        self.reload()
+
+    # ---- persistent metadata -------------------------------------------------------------
+    def reload(self) -> None:
+        with self.lock:
+            self._meta = self.store.all_meta()
+            self.objects.clear()
+            self._seq, changes = self.store.changes_since(0)
+            self._apply(changes)
+
+    def sync(self) -> None:
+        """Pick up what other processes committed (NGINX workers, the CLI) — one cheap check when nothing did."""
+        if not self.store.refresh_needed():
+            return
+        with self.lock:
+            self._meta = self.store.all_meta()
+            self._seq, changes = self.store.changes_since(self._seq)
+            self._apply(changes)
+
+    def _apply(self, changes: Mapping[int, Mapping[int, bytes] | None]) -> None:
+        for oid, raw in changes.items():
+            if raw is None:
+                self.objects.pop(oid, None)
+                continue
+            attrs = self._decode_stored(raw)
+            existing = self.objects.get(oid)
+            if existing is not None:
+                existing.replace_attrs(attrs)
+            else:
+                self.objects[oid] = P11Object(oid, attrs)
+
+    def _decode_stored(self, raw: Mapping[int, bytes]) -> dict[int, Any]:
+        attrs: dict[int, Any] = {}
+        for attr_type, value in raw.items():
+            if attr_type & SEALED_FLAG:
+                attrs[attr_type & ~SEALED_FLAG] = Sealed(value)
+            else:
+                attrs[attr_type] = codec.decode(attr_type, value)
+        return attrs
+
+    @property
+    def initialized(self) -> bool:
+        return self._meta.get("initialized") == b"1"
+
+    @property
+    def label(self) -> bytes:
+        return pad(self._meta.get("label", b""), 32)
+
+    @property
+    def serial(self) -> bytes:
+        return pad(self._meta.get("serial", b""), 16)
+
+    def failures(self, who: int) -> int:
+        return int(self._meta.get(_fail_key(who), b"0"))
+
+    def flags(self) -> int:
+        flags = ck.CKF_RNG | ck.CKF_LOGIN_REQUIRED
+        if self.initialized:
+            flags |= ck.CKF_TOKEN_INITIALIZED
+        if "user_key" in self._meta:
+            flags |= ck.CKF_USER_PIN_INITIALIZED
+        for who, low, final, locked in (
+            (ck.CKU_USER, ck.CKF_USER_PIN_COUNT_LOW, ck.CKF_USER_PIN_FINAL_TRY, ck.CKF_USER_PIN_LOCKED),
+            (ck.CKU_SO, ck.CKF_SO_PIN_COUNT_LOW, ck.CKF_SO_PIN_FINAL_TRY, ck.CKF_SO_PIN_LOCKED),
+        ):
+            count = self.failures(who)
+            if count >= MAX_PIN_FAILURES:
+                flags |= locked
+            elif count == MAX_PIN_FAILURES - 1:
+                flags |= final | low
+            elif count > 0:
+                flags |= low
+        return flags
+
+    # ---- initialisation and PINs ---------------------------------------------------------------
+    def initialize(self, so_pin: bytes, label: bytes) -> None:
+        """C_InitToken: a new token, or the re-initialisation of an existing one (which needs its SO PIN)."""
+        check_pin_length(so_pin)
+        with self.lock:
+            self.sync()
+            if self.initialized:
+                self._unwrap("so_key", ck.CKU_SO, so_pin)
+            token_key = TokenKey.generate()
+            with self.store.transaction():
+                for oid in list(self.store.load_objects()):
+                    self.store.delete_object(oid)
+                self.store.set_meta({
+                    "initialized": b"1",
+                    "label": label.rstrip(b" "),
+                    "serial": self._meta.get("serial") or os.urandom(8).hex().encode(),
+                    "so_key": token_key.wrap_for_pin(so_pin),
+                    "user_key": None,
+                    _fail_key(ck.CKU_SO): b"0",
+                    _fail_key(ck.CKU_USER): b"0",
+                })
+            self.logout_state()
+            self.reload()
+
+    def login(self, user: int, pin: bytes) -> None:
+        with self.lock:
+            self.sync()
+            if user == ck.CKU_USER and "user_key" not in self._meta:
+                raise CKRError(ck.CKR_USER_PIN_NOT_INITIALIZED)
+            self.token_key = self._unwrap(_key_name(user), user, pin)
+            self.user = user
+
+    def verify_pin(self, user: int, pin: bytes) -> None:
+        """Check a PIN without changing the login state (CKU_CONTEXT_SPECIFIC)."""
+        with self.lock:
+            self._unwrap(_key_name(user), user, pin)
+
+    def _unwrap(self, meta_key: str, who: int, pin: bytes) -> TokenKey:
+        """Unwrap the token key with a PIN, counting failures so a PIN locks after MAX_PIN_FAILURES."""
+        if self.failures(who) >= MAX_PIN_FAILURES:
+            raise CKRError(ck.CKR_PIN_LOCKED)
+        blob = self._meta.get(meta_key)
+        if blob is None:
+            raise CKRError(ck.CKR_USER_PIN_NOT_INITIALIZED)
+        try:
+            key = TokenKey.unwrap_with_pin(blob, pin)
+        except WrongPin:
+            count = self.failures(who) + 1
+            self.store.set_meta({_fail_key(who): str(count).encode()})
+            self._meta[_fail_key(who)] = str(count).encode()
+            raise CKRError(ck.CKR_PIN_LOCKED if count >= MAX_PIN_FAILURES else ck.CKR_PIN_INCORRECT) from None
+        if self.failures(who):
+            self.store.set_meta({_fail_key(who): b"0"})
+            self._meta[_fail_key(who)] = b"0"
+        return key
+
+    def init_user_pin(self, pin: bytes) -> None:
+        """C_InitPIN by the SO: (re)wrap the token key for the user and unlock the user PIN."""
+        check_pin_length(pin)
+        assert self.token_key is not None
+        with self.lock:
+            self.store.set_meta({"user_key": self.token_key.wrap_for_pin(pin), _fail_key(ck.CKU_USER): b"0"})
+            self.sync_meta()
+
+    def set_pin(self, who: int, old_pin: bytes, new_pin: bytes) -> None:
+        check_pin_length(new_pin)
+        with self.lock:
+            self.sync()
+            key = self._unwrap(_key_name(who), who, old_pin)
+            self.store.set_meta({_key_name(who): key.wrap_for_pin(new_pin)})
+            self.sync_meta()
+
+    def sync_meta(self) -> None:
+        self._meta = self.store.all_meta()
+
+    def logout_state(self) -> None:
+        """Forget the login and every plaintext copy of sensitive values."""
+        self.user = None
+        if self.token_key is not None:
+            self.token_key.clear()
+        self.token_key = None
+        for obj in self.objects.values():
+            self._reseal(obj)
+
+    def _reseal(self, obj: P11Object) -> None:
+        sealed = obj.cached("sealed", dict)
+        if sealed:
+            obj.attrs.update((t, Sealed(b)) for t, b in sealed.items())
+        obj.forget_plaintext_cache()
+
+    # ---- objects ---------------------------------------------------------------------------------
+    def all_objects(self) -> Iterator[P11Object]:
+        yield from self.objects.values()
+        yield from self.session_objects.values()
+
+    def get(self, handle: int) -> P11Object | None:
+        return self.objects.get(handle) or self.session_objects.get(handle)
+
+    def unseal(self, obj: P11Object) -> P11Object:
+        """Make the sensitive values of `obj` available in memory (needs a login: the token key)."""
+        sealed = [t for t, v in obj.attrs.items() if isinstance(v, Sealed)]
+        if not sealed:
+            return obj
+        if self.token_key is None:
+            raise CKRError(ck.CKR_USER_NOT_LOGGED_IN, "sensitive values need a login")
+        kept: dict[int, bytes] = {}
+        for attr_type in sealed:
+            blob = obj.attrs[attr_type].blob
+            kept[attr_type] = blob
+            obj.attrs[attr_type] = codec.decode(attr_type, self.token_key.open(blob, _aad(obj, attr_type)))
+        obj.forget_plaintext_cache()
+        obj.cached("sealed", lambda: kept)
+        return obj
+
+    def store_encode(self, attrs: Mapping[int, Any], sensitive: frozenset[int]) -> dict[int, bytes]:
+        if self.token_key is None and any(t in attrs for t in sensitive):
+            raise CKRError(ck.CKR_USER_NOT_LOGGED_IN, "storing a secret on the token needs a login")
+        out: dict[int, bytes] = {}
+        for attr_type, value in attrs.items():
+            if isinstance(value, Sealed):
+                out[attr_type | SEALED_FLAG] = value.blob
+            elif attr_type in sensitive:
+                assert self.token_key is not None
+                raw = codec.encode(attr_type, value)
+                out[attr_type | SEALED_FLAG] = self.token_key.seal(raw, _aad_for(attrs, attr_type))
+            else:
+                out[attr_type] = codec.encode(attr_type, value)
+        return out
+
+    def add_token_object(self, attrs: dict[int, Any]) -> P11Object:
+        with self.lock:
+            encoded = self.store_encode(attrs, _schema_sensitive(attrs))
+            oid = self.store.insert_object(encoded)
+            # Keep only the sealed form in memory; plaintext comes back through unseal() when a key is used.
+            obj = self.objects[oid] = P11Object(oid, self._decode_stored(encoded))
+            return obj
+
+    def update_token_object(self, obj: P11Object, attrs: dict[int, Any]) -> None:
+        with self.lock:
+            encoded = self.store_encode(attrs, obj.schema.sensitive)
+            self.store.update_object(obj.handle, encoded)
+            obj.replace_attrs(self._decode_stored(encoded))
+
+    def destroy_token_object(self, obj: P11Object) -> None:
+        with self.lock:
+            self.store.delete_object(obj.handle)
+            self.objects.pop(obj.handle, None)
+
+
+# Sealed values are stored under their attribute type with this bit set; no real attribute uses it.
+SEALED_FLAG = 0x2000_0000
+
+
+def _schema_sensitive(attrs: Mapping[int, Any]) -> frozenset[int]:
+    from pyhsm.objects.classes import schema_for
+
+    return schema_for(attrs).sensitive
+
+
+def _aad(obj: P11Object, attr_type: int) -> bytes:
+    return _aad_for(obj.attrs, attr_type)
+
+
+def _aad_for(attrs: Mapping[int, Any], attr_type: int) -> bytes:
+    # Bind every sealed value to its object (CKA_UNIQUE_ID) and attribute, so blobs cannot be swapped around.
+    return bytes(attrs[ck.CKA_UNIQUE_ID]) + b"/" + attr_type.to_bytes(8, "big")
+
+
+def _fail_key(who: int) -> str:
+    return "so_failures" if who == ck.CKU_SO else "user_failures"
+
+
+def _key_name(who: int) -> str:
+    return "so_key" if who == ck.CKU_SO else "user_key"

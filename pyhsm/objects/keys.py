@@ -1,0 +1,150 @@
+"""Key material formats: attributes a token computes from key values, and PKCS#8 for wrapping.
+
+Only the encodings live here; which mechanism uses them is the mechanisms' business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from pyhsm import constants as ck
+from pyhsm.errors import CKRError
+
+# DER-encoded OBJECT IDENTIFIERs (CKA_EC_PARAMS) of the named curves we support.
+CURVES: dict[bytes, ec.EllipticCurve] = {
+    bytes.fromhex("06082a8648ce3d030107"): ec.SECP256R1(),
+    bytes.fromhex("06052b81040022"): ec.SECP384R1(),
+    bytes.fromhex("06052b81040023"): ec.SECP521R1(),
+    bytes.fromhex("06052b8104000a"): ec.SECP256K1(),
+}
+CURVE_PARAMS = {type(curve): params for params, curve in CURVES.items()}
+
+
+def curve_for(ec_params: bytes) -> ec.EllipticCurve:
+    curve = CURVES.get(bytes(ec_params))
+    if curve is None:
+        raise CKRError(ck.CKR_CURVE_NOT_SUPPORTED, "unsupported or malformed CKA_EC_PARAMS")
+    return curve
+
+
+def der_octet_string(data: bytes) -> bytes:
+    n = len(data)
+    if n < 0x80:
+        return b"\x04" + bytes([n]) + data
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return b"\x04" + bytes([0x80 | len(size)]) + size + data
+
+
+def _int(value: bytes) -> int:
+    return int.from_bytes(value, "big")
+
+
+def _bytes(value: int) -> bytes:
+    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
+
+
+def check_value(key_type: int, value: bytes) -> bytes:
+    """CKA_CHECK_VALUE: first 3 bytes of AES-ECB(key, 0^16) for AES, of SHA-1(key) for generic secrets."""
+    if key_type == ck.CKK_AES:
+        encryptor = Cipher(algorithms.AES(value), modes.ECB()).encryptor()
+        return (encryptor.update(bytes(16)) + encryptor.finalize())[:3]
+    return hashlib.sha1(value).digest()[:3]
+
+
+def complete_key_material(attrs: dict[int, Any]) -> None:
+    """Fill in what the token derives from imported key values, validating them on the way."""
+    object_class, key_type = attrs.get(ck.CKA_CLASS), attrs.get(ck.CKA_KEY_TYPE)
+    if object_class == ck.CKO_SECRET_KEY:
+        value = attrs[ck.CKA_VALUE]
+        if key_type == ck.CKK_AES and len(value) not in (16, 24, 32):
+            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
+        if not value:
+            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "empty key value")
+        attrs[ck.CKA_VALUE_LEN] = len(value)
+        attrs[ck.CKA_CHECK_VALUE] = check_value(key_type or 0, value)
+    elif key_type == ck.CKK_RSA and object_class == ck.CKO_PUBLIC_KEY:
+        attrs[ck.CKA_MODULUS_BITS] = _int(attrs[ck.CKA_MODULUS]).bit_length()
+    elif key_type == ck.CKK_RSA and object_class == ck.CKO_PRIVATE_KEY:
+        _complete_rsa_private(attrs)
+    elif key_type == ck.CKK_EC and object_class == ck.CKO_PRIVATE_KEY:
+        curve = curve_for(attrs[ck.CKA_EC_PARAMS])
+        try:
+            key = ec.derive_private_key(_int(attrs[ck.CKA_VALUE]), curve)
+        except ValueError:
+            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "EC private value out of range") from None
+        point = key.public_key().public_bytes(serialization.Encoding.X962,
+                                              serialization.PublicFormat.UncompressedPoint)
+        attrs[ck.CKA_EC_POINT] = der_octet_string(point)
+    elif key_type == ck.CKK_EC and object_class == ck.CKO_PUBLIC_KEY:
+        curve_for(attrs[ck.CKA_EC_PARAMS])
+
+
+def _complete_rsa_private(attrs: dict[int, Any]) -> None:
+    """Clients may import only (n, e, d); signing needs the CRT values, which follow from them."""
+    n, d = _int(attrs[ck.CKA_MODULUS]), _int(attrs[ck.CKA_PRIVATE_EXPONENT])
+    crt = (ck.CKA_PRIME_1, ck.CKA_PRIME_2, ck.CKA_EXPONENT_1, ck.CKA_EXPONENT_2, ck.CKA_COEFFICIENT)
+    if all(t in attrs for t in crt) and ck.CKA_PUBLIC_EXPONENT in attrs:
+        return
+    if ck.CKA_PUBLIC_EXPONENT not in attrs:
+        raise CKRError(ck.CKR_TEMPLATE_INCOMPLETE, "CKA_PUBLIC_EXPONENT is needed to import this RSA key")
+    e = _int(attrs[ck.CKA_PUBLIC_EXPONENT])
+    try:
+        p, q = rsa.rsa_recover_prime_factors(n, e, d)
+    except ValueError:
+        raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "inconsistent RSA key values") from None
+    attrs[ck.CKA_PRIME_1], attrs[ck.CKA_PRIME_2] = _bytes(p), _bytes(q)
+    attrs[ck.CKA_EXPONENT_1] = _bytes(rsa.rsa_crt_dmp1(d, p))
+    attrs[ck.CKA_EXPONENT_2] = _bytes(rsa.rsa_crt_dmq1(d, q))
+    attrs[ck.CKA_COEFFICIENT] = _bytes(rsa.rsa_crt_iqmp(p, q))
+
+
+# ---- PKCS#8 for wrapping private keys ----------------------------------------------------------------
+def private_key_to_pkcs8(attrs: Mapping[int, Any]) -> bytes:
+    key_type = attrs[ck.CKA_KEY_TYPE]
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if key_type == ck.CKK_RSA:
+        public = rsa.RSAPublicNumbers(_int(attrs[ck.CKA_PUBLIC_EXPONENT]), _int(attrs[ck.CKA_MODULUS]))
+        key = rsa.RSAPrivateNumbers(
+            _int(attrs[ck.CKA_PRIME_1]), _int(attrs[ck.CKA_PRIME_2]), _int(attrs[ck.CKA_PRIVATE_EXPONENT]),
+            _int(attrs[ck.CKA_EXPONENT_1]), _int(attrs[ck.CKA_EXPONENT_2]), _int(attrs[ck.CKA_COEFFICIENT]),
+            public,
+        ).private_key()
+    elif key_type == ck.CKK_EC:
+        key = ec.derive_private_key(_int(attrs[ck.CKA_VALUE]), curve_for(attrs[ck.CKA_EC_PARAMS]))
+    else:
+        raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE)
+    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def private_key_from_pkcs8(der: bytes, key_type: int) -> dict[int, Any]:
+    """Attributes of an unwrapped private key; a mismatch with the template's key type is inconsistent."""
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError):
+        raise CKRError(ck.CKR_WRAPPED_KEY_INVALID, "the unwrapped data is not a PKCS#8 private key") from None
+    if isinstance(key, rsa.RSAPrivateKey) and key_type == ck.CKK_RSA:
+        numbers = key.private_numbers()
+        return {
+            ck.CKA_MODULUS: _bytes(numbers.public_numbers.n),
+            ck.CKA_PUBLIC_EXPONENT: _bytes(numbers.public_numbers.e),
+            ck.CKA_PRIVATE_EXPONENT: _bytes(numbers.d),
+            ck.CKA_PRIME_1: _bytes(numbers.p),
+            ck.CKA_PRIME_2: _bytes(numbers.q),
+            ck.CKA_EXPONENT_1: _bytes(numbers.dmp1),
+            ck.CKA_EXPONENT_2: _bytes(numbers.dmq1),
+            ck.CKA_COEFFICIENT: _bytes(numbers.iqmp),
+        }
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key_type == ck.CKK_EC:
+        params = CURVE_PARAMS.get(type(key.curve))
+        if params is None:
+            raise CKRError(ck.CKR_CURVE_NOT_SUPPORTED)
+        size = (key.curve.key_size + 7) // 8
+        return {ck.CKA_EC_PARAMS: params, ck.CKA_VALUE: key.private_numbers().private_value.to_bytes(size, "big")}
+    raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "the unwrapped key does not match CKA_KEY_TYPE")
