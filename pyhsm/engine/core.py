@@ -197,18 +197,15 @@ class EngineCore:
     def login(self, handle: int, user_type: int, pin: bytes) -> None:
         session = self.session(handle)
         token = session.token
+        if user_type == ck.CKU_CONTEXT_SPECIFIC:
+            self._context_login(session, pin)
+            return
+        if user_type not in (ck.CKU_SO, ck.CKU_USER):
+            raise CKRError(ck.CKR_USER_TYPE_INVALID)
         with self._lock:
-            if user_type == ck.CKU_CONTEXT_SPECIFIC:
-                self._context_login(session, pin)
-                return
-            if user_type not in (ck.CKU_SO, ck.CKU_USER):
-                raise CKRError(ck.CKR_USER_TYPE_INVALID)
-            if token.user is not None:
-                raise CKRError(ck.CKR_USER_ALREADY_LOGGED_IN if token.user == user_type
-                               else ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
             if user_type == ck.CKU_SO and any(s.token is token and not s.rw for s in self._sessions.values()):
                 raise CKRError(ck.CKR_SESSION_READ_ONLY_EXISTS)
-            token.login(user_type, pin)
+        token.login(user_type, pin)  # the PIN KDF is slow on purpose: not under the engine-wide lock
 
     def _context_login(self, session: Session, pin: bytes) -> None:
         if session.token.user != ck.CKU_USER:

@@ -145,9 +145,10 @@ class ObjectFunctions(EngineCore):
     def find_objects_init(self, handle: int, template: RawTemplate) -> None:
         session = self.session(handle)
         criteria = decode_template(template)
-        session.token.sync()
-        found = [o.handle for o in session.token.all_objects()
-                 if self._visible(session, o) and o.matches(criteria)]
+        token = session.token
+        with token.lock:
+            token.sync()
+            found = [o.handle for o in token.all_objects() if self._visible(session, o) and o.matches(criteria)]
         found.reverse()  # popped from the end, so the caller sees them in store order
         session.start(Operation(OpKind.FIND, found))
 

@@ -159,6 +159,9 @@ class Token:
     def login(self, user: int, pin: bytes) -> None:
         with self.lock:
             self.sync()
+            if self.user is not None:
+                raise CKRError(ck.CKR_USER_ALREADY_LOGGED_IN if self.user == user
+                               else ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
             if user == ck.CKU_USER and "user_key" not in self._meta:
                 raise CKRError(ck.CKR_USER_PIN_NOT_INITIALIZED)
             self.token_key = self._unwrap(_key_name(user), user, pin)
