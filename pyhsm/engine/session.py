@@ -16,7 +16,7 @@ import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pyhsm import constants as ck
 from pyhsm.engine.objects import P11Object
@@ -49,6 +49,8 @@ class Operation:
     pending: bytes | None = None  # output computed for a length query / too-small buffer
     pending_final: bool = field(default=False)
 
+
+T = TypeVar("T")
 
 # What a length-convention call hands back to the ABI layer: (required length, bytes to copy or None).
 Output = tuple[int, bytes | None]
@@ -88,7 +90,7 @@ class Session:
     def end(self, kind: OpKind) -> None:
         self.ops.pop(kind, None)
 
-    def run(self, kind: OpKind, stage: Stage, work: Callable[[Operation], Any]) -> Any:
+    def run(self, kind: OpKind, stage: Stage, work: Callable[[Operation], T]) -> T:
         """Run one step of an operation; any error ends the operation (section 5.2)."""
         op = self.active(kind)
         if stage is Stage.MULTI and op.stage is Stage.SINGLE:
