@@ -1,0 +1,351 @@
+"""AES mechanisms (PKCS#11 v3.0 section 2.10): key generation, ECB, CBC, CBC_PAD, CTR, GCM, CMAC.
+
+The key wrap mechanisms live in `aes_wrap.py`. Multi-part Update calls return every whole block that is ready
+(pyca/cryptography's cipher contexts buffer the remainder); CBC_PAD decryption holds back the last block until
+Final; GCM decryption releases nothing before the tag has been checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import cmac, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from pyhsm import constants as ck
+from pyhsm.errors import CKRError
+from pyhsm.mechanisms.generic import (
+    UNLIMITED,
+    BufferedCipherOp,
+    MacSignOp,
+    MacVerifyOp,
+    WrapsWithCipher,
+    param_invalid,
+    random_bytes,
+    required_len,
+)
+from pyhsm.mechanisms.params import CtrParams, GcmParams, MechanismParam, ParamKind
+from pyhsm.mechanisms.registry import (
+    KeyView,
+    Mechanism,
+    MechanismInfo,
+    Template,
+    register,
+)
+
+BLOCK = 16
+KEY_SIZES = (16, 24, 32)
+GCM_TAG_BITS = frozenset({32, 64, 96, 104, 112, 120, 128})  # SP 800-38D section 5.2.1.2
+GCM_IV_BYTES = (8, 128)  # what pyca/cryptography accepts
+_CIPHER_FLAGS = ck.CKF_ENCRYPT | ck.CKF_DECRYPT
+
+
+def _algorithm(key: KeyView) -> algorithms.AES:
+    def load() -> algorithms.AES:
+        try:
+            return algorithms.AES(bytes(key.attrs[ck.CKA_VALUE]))
+        except (KeyError, ValueError):
+            raise CKRError(ck.CKR_KEY_SIZE_RANGE, "AES keys are 16, 24 or 32 bytes") from None
+
+    result: algorithms.AES = key.cached("aes.algorithm", load)
+    return result
+
+
+def _iv(param: MechanismParam) -> bytes:
+    if not isinstance(param, bytes) or len(param) != BLOCK:
+        raise param_invalid("a 16-byte IV is required")
+    return param
+
+
+class AesMechanism(Mechanism):
+    key_types = frozenset({ck.CKK_AES})
+    info = MechanismInfo(16, 32, _CIPHER_FLAGS)
+
+
+@register
+class AesKeyGen(Mechanism):
+    """{CKA_VALUE: CKA_VALUE_LEN random bytes}."""
+
+    ckm = ck.CKM_AES_KEY_GEN
+    info = MechanismInfo(16, 32, ck.CKF_GENERATE)
+
+    def generate_key(self, template: Template) -> Template:
+        length = required_len(template)
+        if length not in KEY_SIZES:
+            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_VALUE_LEN must be 16, 24 or 32")
+        return {ck.CKA_VALUE: random_bytes(length)}
+
+
+# ---- ECB / CBC without padding --------------------------------------------------------------------------------
+class BlockCipherOp:
+    """Data must be a whole number of blocks in total; `length_error` names the failure for this direction."""
+
+    __slots__ = ("_ctx", "_length_error")
+
+    def __init__(self, ctx: Any, length_error: int) -> None:
+        self._ctx, self._length_error = ctx, length_error
+
+    def update(self, data: bytes) -> bytes:
+        return bytes(self._ctx.update(data))
+
+    def final(self) -> bytes:
+        try:
+            return bytes(self._ctx.finalize())
+        except ValueError:
+            raise CKRError(self._length_error) from None
+
+    def oneshot(self, data: bytes) -> bytes:
+        if len(data) % BLOCK:
+            raise CKRError(self._length_error)
+        return bytes(self._ctx.update(data)) + bytes(self._ctx.finalize())
+
+
+class BlockMode(AesMechanism):
+    def mode(self, param: MechanismParam) -> Any:
+        raise NotImplementedError
+
+    def encrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
+        return BlockCipherOp(Cipher(_algorithm(key), self.mode(param)).encryptor(), ck.CKR_DATA_LEN_RANGE)
+
+    def decrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
+        return BlockCipherOp(Cipher(_algorithm(key), self.mode(param)).decryptor(), ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+
+
+@register
+class AesEcb(BlockMode):
+    ckm = ck.CKM_AES_ECB
+
+    def mode(self, param: MechanismParam) -> Any:
+        return modes.ECB()
+
+
+@register
+class AesCbc(BlockMode):
+    ckm = ck.CKM_AES_CBC
+    param_kind = ParamKind.BYTES
+
+    def check_param(self, param: MechanismParam) -> None:
+        _iv(param)
+
+    def mode(self, param: MechanismParam) -> Any:
+        return modes.CBC(_iv(param))
+
+
+# ---- CBC with PKCS#7 padding ----------------------------------------------------------------------------------
+class PadEncryptOp:
+    __slots__ = ("_ctx", "_padder")
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx, self._padder = ctx, padding.PKCS7(128).padder()
+
+    def update(self, data: bytes) -> bytes:
+        return bytes(self._ctx.update(self._padder.update(data)))
+
+    def final(self) -> bytes:
+        return bytes(self._ctx.update(self._padder.finalize())) + bytes(self._ctx.finalize())
+
+    def oneshot(self, data: bytes) -> bytes:
+        return self.update(data) + self.final()
+
+
+class UnpadDecryptOp:
+    """The unpadder keeps the last block back until Final, where the padding is checked."""
+
+    __slots__ = ("_ctx", "_length", "_unpadder")
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx, self._unpadder = ctx, padding.PKCS7(128).unpadder()
+        self._length = 0
+
+    def update(self, data: bytes) -> bytes:
+        self._length += len(data)
+        return bytes(self._unpadder.update(self._ctx.update(data)))
+
+    def final(self) -> bytes:
+        if not self._length or self._length % BLOCK:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        tail = self._unpadder.update(self._ctx.finalize())
+        try:
+            return bytes(tail) + bytes(self._unpadder.finalize())
+        except ValueError:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID) from None
+
+    def oneshot(self, data: bytes) -> bytes:
+        if not data or len(data) % BLOCK:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        return self.update(data) + self.final()
+
+
+@register
+class AesCbcPad(AesMechanism, WrapsWithCipher):
+    ckm = ck.CKM_AES_CBC_PAD
+    info = MechanismInfo(16, 32, _CIPHER_FLAGS | ck.CKF_WRAP | ck.CKF_UNWRAP)
+    param_kind = ParamKind.BYTES
+
+    def check_param(self, param: MechanismParam) -> None:
+        _iv(param)
+
+    def encrypt(self, key: KeyView, param: MechanismParam) -> PadEncryptOp:
+        return PadEncryptOp(Cipher(_algorithm(key), modes.CBC(_iv(param))).encryptor())
+
+    def decrypt(self, key: KeyView, param: MechanismParam) -> UnpadDecryptOp:
+        return UnpadDecryptOp(Cipher(_algorithm(key), modes.CBC(_iv(param))).decryptor())
+
+
+# ---- CTR ------------------------------------------------------------------------------------------------------
+class CtrOp:
+    """Refuses to run the counter (its low ulCounterBits bits) past its last value instead of wrapping."""
+
+    __slots__ = ("_ctx", "_left", "_length_error")
+
+    def __init__(self, ctx: Any, left: int, length_error: int) -> None:
+        self._ctx, self._left, self._length_error = ctx, left, length_error
+
+    def update(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        if self._left < 0:
+            raise CKRError(self._length_error, "the counter would wrap")
+        return bytes(self._ctx.update(data))
+
+    def final(self) -> bytes:
+        return bytes(self._ctx.finalize())
+
+    def oneshot(self, data: bytes) -> bytes:
+        return self.update(data) + self.final()
+
+
+def _ctr(param: MechanismParam) -> CtrParams:
+    if not isinstance(param, CtrParams) or not 0 < param.counter_bits <= 128 or len(param.counter_block) != BLOCK:
+        raise param_invalid("CK_AES_CTR_PARAMS with 0 < ulCounterBits <= 128 required")
+    return param
+
+
+@register
+class AesCtr(AesMechanism):
+    ckm = ck.CKM_AES_CTR
+    param_kind = ParamKind.CTR
+
+    def check_param(self, param: MechanismParam) -> None:
+        _ctr(param)
+
+    def _op(self, key: KeyView, param: MechanismParam, encrypt: bool) -> CtrOp:
+        p = _ctr(param)
+        space = 1 << p.counter_bits
+        blocks_left = space - int.from_bytes(p.counter_block, "big") % space
+        cipher = Cipher(_algorithm(key), modes.CTR(p.counter_block))
+        ctx = cipher.encryptor() if encrypt else cipher.decryptor()
+        return CtrOp(ctx, blocks_left * BLOCK, ck.CKR_DATA_LEN_RANGE if encrypt else ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+
+    def encrypt(self, key: KeyView, param: MechanismParam) -> CtrOp:
+        return self._op(key, param, True)
+
+    def decrypt(self, key: KeyView, param: MechanismParam) -> CtrOp:
+        return self._op(key, param, False)
+
+
+# ---- GCM ------------------------------------------------------------------------------------------------------
+def _gcm(param: MechanismParam) -> GcmParams:
+    """ulIvBits is not checked (clients disagree on it; the IV length is authoritative)."""
+    if not isinstance(param, GcmParams):
+        raise param_invalid("CK_GCM_PARAMS required")
+    if not GCM_IV_BYTES[0] <= len(param.iv) <= GCM_IV_BYTES[1]:
+        raise param_invalid(f"the GCM IV must be {GCM_IV_BYTES[0]}..{GCM_IV_BYTES[1]} bytes")
+    if param.tag_bits not in GCM_TAG_BITS:
+        raise param_invalid(f"ulTagBits must be one of {sorted(GCM_TAG_BITS)}")
+    return param
+
+
+def _aesgcm(key: KeyView) -> AESGCM:
+    result: AESGCM = key.cached("aes.gcm", lambda: AESGCM(bytes(key.attrs[ck.CKA_VALUE])))
+    return result
+
+
+class GcmEncryptOp:
+    """Output is ciphertext || tag (the tag at Final); a single-part call is one AESGCM call."""
+
+    __slots__ = ("_aead", "_algorithm", "_ctx", "_p", "_tag_len")
+
+    def __init__(self, aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> None:
+        self._aead, self._algorithm, self._p = aead, algorithm, p
+        self._tag_len = p.tag_bits // 8
+        self._ctx: Any = None
+
+    def _context(self) -> Any:
+        if self._ctx is None:
+            self._ctx = Cipher(self._algorithm, modes.GCM(self._p.iv)).encryptor()
+            if self._p.aad:
+                self._ctx.authenticate_additional_data(self._p.aad)
+        return self._ctx
+
+    def update(self, data: bytes) -> bytes:
+        return bytes(self._context().update(data))
+
+    def final(self) -> bytes:
+        ctx = self._context()
+        tail = bytes(ctx.finalize())
+        return tail + bytes(ctx.tag[:self._tag_len])
+
+    def oneshot(self, data: bytes) -> bytes:
+        out = self._aead.encrypt(self._p.iv, data, self._p.aad or None)
+        return out if self._tag_len == 16 else out[:len(data) + self._tag_len]
+
+
+def _gcm_decrypt(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> BufferedCipherOp:
+    tag_len = p.tag_bits // 8
+
+    def decrypt(data: bytes) -> bytes:
+        if len(data) < tag_len:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        try:
+            if tag_len == 16:
+                return aead.decrypt(p.iv, data, p.aad or None)
+            ctx = Cipher(algorithm, modes.GCM(p.iv, data[-tag_len:], min_tag_length=tag_len)).decryptor()
+            if p.aad:
+                ctx.authenticate_additional_data(p.aad)
+            return bytes(ctx.update(data[:-tag_len])) + bytes(ctx.finalize())
+        except InvalidTag:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID, "GCM tag mismatch") from None
+
+    return BufferedCipherOp(decrypt, UNLIMITED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+
+
+@register
+class AesGcm(AesMechanism):
+    ckm = ck.CKM_AES_GCM
+    param_kind = ParamKind.GCM
+
+    def check_param(self, param: MechanismParam) -> None:
+        _gcm(param)
+
+    def encrypt(self, key: KeyView, param: MechanismParam) -> GcmEncryptOp:
+        return GcmEncryptOp(_aesgcm(key), _algorithm(key), _gcm(param))
+
+    def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
+        return _gcm_decrypt(_aesgcm(key), _algorithm(key), _gcm(param))
+
+
+# ---- CMAC -----------------------------------------------------------------------------------------------------
+def _cmac_op(algorithm: algorithms.AES) -> MacSignOp:
+    def once(data: bytes) -> bytes:
+        ctx = cmac.CMAC(algorithm)
+        ctx.update(data)
+        return ctx.finalize()
+
+    return MacSignOp(lambda: cmac.CMAC(algorithm), lambda ctx: bytes(ctx.finalize()), once)
+
+
+@register
+class AesCmac(AesMechanism):
+    """16-byte MAC (NIST SP 800-38B); verification compares in constant time."""
+
+    ckm = ck.CKM_AES_CMAC
+    info = MechanismInfo(16, 32, ck.CKF_SIGN | ck.CKF_VERIFY)
+
+    def sign(self, key: KeyView, param: MechanismParam) -> MacSignOp:
+        return _cmac_op(_algorithm(key))
+
+    def verify(self, key: KeyView, param: MechanismParam) -> MacVerifyOp:
+        return MacVerifyOp(_cmac_op(_algorithm(key)), BLOCK)
+

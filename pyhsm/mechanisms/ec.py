@@ -1,0 +1,291 @@
+"""Elliptic curve mechanisms (PKCS#11 v3.0 section 2.3) on P-256, P-384, P-521 and secp256k1.
+
+Signatures are raw r||s, each padded to the byte length of the group order. CKM_ECDSA signs a digest the caller
+computed, of any length: FIPS 186 keeps its leftmost order-length bits, which OpenSSL does given the bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    Prehashed,
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
+
+from pyhsm import constants as ck
+from pyhsm.errors import CKRError
+from pyhsm.mechanisms.generic import (
+    HASH_ALGS,
+    BufferedSignOp,
+    BufferedVerifyOp,
+    HashThenSign,
+    Signer,
+    Verifier,
+    param_invalid,
+)
+from pyhsm.mechanisms.params import Ecdh1Params, MechanismParam, ParamKind
+from pyhsm.mechanisms.registry import (
+    KeyView,
+    Mechanism,
+    MechanismInfo,
+    Template,
+    register,
+)
+from pyhsm.objects.keys import CURVES, der_octet_string
+
+MIN_BITS, MAX_BITS = 256, 521
+EC_FLAGS = ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS
+RAW_ECDSA_MAX_INPUT = 1024  # CKM_ECDSA input is a digest; longer input is refused rather than buffered
+KDF_HASHES = {
+    ck.CKD_SHA1_KDF: HASH_ALGS[ck.CKM_SHA_1],
+    ck.CKD_SHA224_KDF: HASH_ALGS[ck.CKM_SHA224],
+    ck.CKD_SHA256_KDF: HASH_ALGS[ck.CKM_SHA256],
+    ck.CKD_SHA384_KDF: HASH_ALGS[ck.CKM_SHA384],
+    ck.CKD_SHA512_KDF: HASH_ALGS[ck.CKM_SHA512],
+}
+
+
+# ---- encodings --------------------------------------------------------------------------------------------------
+def _der_tlv(data: bytes) -> tuple[int, bytes] | None:
+    """(tag, contents) when `data` is exactly one DER TLV with a definite length, else None."""
+    if len(data) < 2:
+        return None
+    tag, first = data[0], data[1]
+    if first < 0x80:
+        length, start = first, 2
+    else:
+        size = first & 0x7F
+        if not 1 <= size <= 4 or len(data) < 2 + size:
+            return None
+        length, start = int.from_bytes(data[2:2 + size], "big"), 2 + size
+    if start + length != len(data):
+        return None
+    return tag, data[start:]
+
+
+def curve_for_params(params: Any) -> ec.EllipticCurve:
+    """CKA_EC_PARAMS -> curve: an unknown named curve (or explicit parameters) is CKR_CURVE_NOT_SUPPORTED,
+    something that is not a DER ECParameters at all is CKR_DOMAIN_PARAMS_INVALID."""
+    params = bytes(params)
+    curve = CURVES.get(params)
+    if curve is not None:
+        return curve
+    tlv = _der_tlv(params)
+    if tlv is None or tlv[0] not in (0x06, 0x30, 0x05, 0x13) or (tlv[0] == 0x06 and not tlv[1]):
+        raise CKRError(ck.CKR_DOMAIN_PARAMS_INVALID, "CKA_EC_PARAMS is not a DER ECParameters")
+    raise CKRError(ck.CKR_CURVE_NOT_SUPPORTED)
+
+
+def point_bytes(encoded: bytes, curve: ec.EllipticCurve) -> bytes:
+    """The X9.62 point inside a DER OCTET STRING, or the raw point itself."""
+    raw_len = 1 + 2 * order_len(curve)
+    if len(encoded) != raw_len:
+        tlv = _der_tlv(encoded)
+        if tlv is not None and tlv[0] == 0x04:
+            return tlv[1]
+    return encoded
+
+
+def order_len(curve: ec.EllipticCurve) -> int:
+    return (curve.key_size + 7) // 8
+
+
+def private_key(key: KeyView) -> ec.EllipticCurvePrivateKey:
+    def load() -> ec.EllipticCurvePrivateKey:
+        curve = curve_for_params(key.attrs[ck.CKA_EC_PARAMS])
+        try:
+            return ec.derive_private_key(int.from_bytes(key.attrs[ck.CKA_VALUE], "big"), curve)
+        except (KeyError, ValueError):
+            raise CKRError(ck.CKR_FUNCTION_FAILED, "invalid EC private key material") from None
+
+    result: ec.EllipticCurvePrivateKey = key.cached("ec.private", load)
+    return result
+
+
+def public_key(key: KeyView) -> ec.EllipticCurvePublicKey:
+    def load() -> ec.EllipticCurvePublicKey:
+        curve = curve_for_params(key.attrs[ck.CKA_EC_PARAMS])
+        try:
+            return ec.EllipticCurvePublicKey.from_encoded_point(curve, point_bytes(key.attrs[ck.CKA_EC_POINT], curve))
+        except (KeyError, ValueError):
+            raise CKRError(ck.CKR_FUNCTION_FAILED, "invalid EC public key material") from None
+
+    result: ec.EllipticCurvePublicKey = key.cached("ec.public", load)
+    return result
+
+
+@functools.cache
+def raw_digest(length: int) -> Prehashed:
+    """A `Prehashed` for a digest of any length: pyca/cryptography hands the bytes to ECDSA as they are."""
+    algorithm = type(f"RawDigest{length}", (hashes.HashAlgorithm,),
+                     {"name": f"raw-digest-{length}", "digest_size": length, "block_size": None})
+    return Prehashed(algorithm())
+
+
+def _ecdsa_signer(priv: ec.EllipticCurvePrivateKey) -> Signer:
+    size = order_len(priv.curve)
+
+    def sign(data: bytes, algorithm: Any) -> bytes:
+        r, s = decode_dss_signature(priv.sign(data, ec.ECDSA(algorithm)))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    return sign
+
+
+def _ecdsa_verifier(pub: ec.EllipticCurvePublicKey) -> Verifier:
+    size = order_len(pub.curve)
+
+    def verify(data: bytes, signature: bytes, algorithm: Any) -> None:
+        if len(signature) != 2 * size:
+            raise CKRError(ck.CKR_SIGNATURE_LEN_RANGE)
+        r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+        try:
+            pub.verify(encode_dss_signature(r, s), data, ec.ECDSA(algorithm))
+        except InvalidSignature:
+            raise CKRError(ck.CKR_SIGNATURE_INVALID) from None
+
+    return verify
+
+
+def _digest_input(data: bytes, size: int) -> tuple[bytes, Prehashed]:
+    """CKM_ECDSA input: bytes beyond the order length can never survive FIPS 186 truncation, drop them here."""
+    if not data:
+        raise CKRError(ck.CKR_DATA_LEN_RANGE, "empty input")
+    data = data[:size]
+    return data, raw_digest(len(data))
+
+
+class EcMechanism(Mechanism):
+    key_types = frozenset({ck.CKK_EC})
+    info = MechanismInfo(MIN_BITS, MAX_BITS, ck.CKF_SIGN | ck.CKF_VERIFY | EC_FLAGS)
+
+
+# ---- key pair generation ----------------------------------------------------------------------------------------
+@register
+class EcKeyPairGen(Mechanism):
+    """Public: CKA_EC_PARAMS, CKA_EC_POINT; private: CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT."""
+
+    ckm = ck.CKM_EC_KEY_PAIR_GEN
+    info = MechanismInfo(MIN_BITS, MAX_BITS, ck.CKF_GENERATE_KEY_PAIR | EC_FLAGS)
+
+    def generate_key_pair(self, public: Template, private: Template) -> tuple[Template, Template]:
+        params = public.get(ck.CKA_EC_PARAMS, private.get(ck.CKA_EC_PARAMS))
+        if params is None:
+            raise CKRError(ck.CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
+        params = bytes(params)
+        if private.get(ck.CKA_EC_PARAMS, params) != params:
+            raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "the templates name different curves")
+        curve = curve_for_params(params)
+        key = ec.generate_private_key(curve)
+        point = der_octet_string(key.public_key().public_bytes(serialization.Encoding.X962,
+                                                               serialization.PublicFormat.UncompressedPoint))
+        value = key.private_numbers().private_value.to_bytes(order_len(curve), "big")
+        return ({ck.CKA_EC_PARAMS: params, ck.CKA_EC_POINT: point},
+                {ck.CKA_EC_PARAMS: params, ck.CKA_VALUE: value, ck.CKA_EC_POINT: point})
+
+
+# ---- ECDSA ------------------------------------------------------------------------------------------------------
+@register
+class Ecdsa(EcMechanism):
+    ckm = ck.CKM_ECDSA
+
+    def sign(self, key: KeyView, param: MechanismParam) -> BufferedSignOp:
+        priv = private_key(key)
+        sign, size = _ecdsa_signer(priv), order_len(priv.curve)
+        return BufferedSignOp(lambda data: sign(*_digest_input(data, size)), RAW_ECDSA_MAX_INPUT)
+
+    def verify(self, key: KeyView, param: MechanismParam) -> BufferedVerifyOp:
+        pub = public_key(key)
+        verify, size = _ecdsa_verifier(pub), order_len(pub.curve)
+
+        def check(data: bytes, signature: bytes) -> None:
+            digest, algorithm = _digest_input(data, size)
+            verify(digest, signature, algorithm)
+
+        return BufferedVerifyOp(check, RAW_ECDSA_MAX_INPUT)
+
+
+class HashEcdsa(EcMechanism, HashThenSign):
+    def signer(self, key: KeyView, param: MechanismParam) -> Signer:
+        return _ecdsa_signer(private_key(key))
+
+    def verifier(self, key: KeyView, param: MechanismParam) -> Verifier:
+        return _ecdsa_verifier(public_key(key))
+
+
+@register
+class EcdsaSha1(HashEcdsa):
+    ckm, hash_ckm = ck.CKM_ECDSA_SHA1, ck.CKM_SHA_1
+
+
+@register
+class EcdsaSha224(HashEcdsa):
+    ckm, hash_ckm = ck.CKM_ECDSA_SHA224, ck.CKM_SHA224
+
+
+@register
+class EcdsaSha256(HashEcdsa):
+    ckm, hash_ckm = ck.CKM_ECDSA_SHA256, ck.CKM_SHA256
+
+
+@register
+class EcdsaSha384(HashEcdsa):
+    ckm, hash_ckm = ck.CKM_ECDSA_SHA384, ck.CKM_SHA384
+
+
+@register
+class EcdsaSha512(HashEcdsa):
+    ckm, hash_ckm = ck.CKM_ECDSA_SHA512, ck.CKM_SHA512
+
+
+# ---- ECDH -------------------------------------------------------------------------------------------------------
+def _ecdh1(param: MechanismParam) -> Ecdh1Params:
+    if not isinstance(param, Ecdh1Params):
+        raise param_invalid("CK_ECDH1_DERIVE_PARAMS required")
+    if param.kdf != ck.CKD_NULL and param.kdf not in KDF_HASHES:
+        raise param_invalid(f"unsupported KDF 0x{param.kdf:X}")
+    if param.kdf == ck.CKD_NULL and param.shared_data:
+        raise param_invalid("CKD_NULL takes no shared data")
+    if not param.public_data:
+        raise param_invalid("the peer's public point is missing")
+    return param
+
+
+@register
+class Ecdh1Derive(EcMechanism):
+    """CKA_VALUE of CKA_VALUE_LEN bytes (default: the shared secret's length). With CKD_NULL a shorter value keeps
+    the trailing bytes of the secret (truncation removes bytes from the leading end, as the spec says for
+    derivation mechanisms); the CKD_SHA*_KDF functions are ANSI X9.63 with the shared data as SharedInfo."""
+
+    ckm = ck.CKM_ECDH1_DERIVE
+    info = MechanismInfo(MIN_BITS, MAX_BITS, ck.CKF_DERIVE | EC_FLAGS)
+    param_kind = ParamKind.ECDH1
+
+    def check_param(self, param: MechanismParam) -> None:
+        _ecdh1(param)
+
+    def derive(self, base_key: KeyView, param: MechanismParam, template: Template) -> Template:
+        p = _ecdh1(param)
+        priv = private_key(base_key)
+        try:
+            peer = ec.EllipticCurvePublicKey.from_encoded_point(priv.curve, point_bytes(p.public_data, priv.curve))
+        except ValueError:
+            raise param_invalid("the peer's public point is not on the curve") from None
+        secret = priv.exchange(ec.ECDH(), peer)
+        length = template.get(ck.CKA_VALUE_LEN)
+        length = len(secret) if length is None else int(length)
+        if length <= 0:
+            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "CKA_VALUE_LEN must be positive")
+        if p.kdf == ck.CKD_NULL:
+            if length > len(secret):
+                raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "CKA_VALUE_LEN exceeds the shared secret")
+            return {ck.CKA_VALUE: secret[len(secret) - length:]}
+        kdf = X963KDF(KDF_HASHES[p.kdf], length, p.shared_data or None)
+        return {ck.CKA_VALUE: kdf.derive(secret)}

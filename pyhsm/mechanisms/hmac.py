@@ -1,0 +1,108 @@
+"""HMAC mechanisms (PKCS#11 v3.0 sections 2.20-2.22): CKM_SHA*_HMAC and CKM_SHA*_HMAC_GENERAL.
+
+Keys are CKK_GENERIC_SECRET or the CKK_SHA*_HMAC type matching the hash. The MAC is computed by the standard
+library's OpenSSL-backed `hmac` (one C call for a single-part operation); the _GENERAL variants keep the first
+CK_MAC_GENERAL_PARAMS bytes. Verification compares in constant time; a MAC of the wrong length is
+CKR_SIGNATURE_LEN_RANGE.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from pyhsm import constants as ck
+from pyhsm.mechanisms.generic import HASHLIB, MacSignOp, MacVerifyOp, param_invalid
+from pyhsm.mechanisms.params import MechanismParam, ParamKind
+from pyhsm.mechanisms.registry import KeyView, Mechanism, MechanismInfo, register
+
+MAX_KEY_BYTES = 512  # key sizes of the HMAC mechanisms are reported in bytes
+
+
+class Hmac(Mechanism):
+    hash_ckm: int
+    info = MechanismInfo(1, MAX_KEY_BYTES, ck.CKF_SIGN | ck.CKF_VERIFY)
+
+    def mac_len(self, param: MechanismParam) -> int:
+        return int(HASHLIB[self.hash_ckm]().digest_size)
+
+    def _op(self, key: KeyView, param: MechanismParam) -> tuple[MacSignOp, int]:
+        secret = bytes(key.attrs[ck.CKA_VALUE])
+        name = HASHLIB[self.hash_ckm]().name
+        length = self.mac_len(param)
+        op = MacSignOp(lambda: hmac.new(secret, digestmod=name),
+                       lambda ctx: ctx.digest()[:length],
+                       lambda data: hmac.digest(secret, data, name)[:length])
+        return op, length
+
+    def sign(self, key: KeyView, param: MechanismParam) -> MacSignOp:
+        return self._op(key, param)[0]
+
+    def verify(self, key: KeyView, param: MechanismParam) -> MacVerifyOp:
+        return MacVerifyOp(*self._op(key, param))
+
+
+class HmacGeneral(Hmac):
+    param_kind = ParamKind.ULONG
+
+    def check_param(self, param: MechanismParam) -> None:
+        self.mac_len(param)
+
+    def mac_len(self, param: MechanismParam) -> int:
+        full = super().mac_len(None)
+        if not isinstance(param, int) or isinstance(param, bool) or not 1 <= param <= full:
+            raise param_invalid(f"the MAC length must be 1..{full} bytes")
+        return param
+
+
+def _keys(hmac_key_type: int) -> frozenset[int]:
+    return frozenset({ck.CKK_GENERIC_SECRET, hmac_key_type})
+
+
+@register
+class Sha1Hmac(Hmac):
+    ckm, hash_ckm, key_types = ck.CKM_SHA_1_HMAC, ck.CKM_SHA_1, _keys(ck.CKK_SHA_1_HMAC)
+
+
+@register
+class Sha224Hmac(Hmac):
+    ckm, hash_ckm, key_types = ck.CKM_SHA224_HMAC, ck.CKM_SHA224, _keys(ck.CKK_SHA224_HMAC)
+
+
+@register
+class Sha256Hmac(Hmac):
+    ckm, hash_ckm, key_types = ck.CKM_SHA256_HMAC, ck.CKM_SHA256, _keys(ck.CKK_SHA256_HMAC)
+
+
+@register
+class Sha384Hmac(Hmac):
+    ckm, hash_ckm, key_types = ck.CKM_SHA384_HMAC, ck.CKM_SHA384, _keys(ck.CKK_SHA384_HMAC)
+
+
+@register
+class Sha512Hmac(Hmac):
+    ckm, hash_ckm, key_types = ck.CKM_SHA512_HMAC, ck.CKM_SHA512, _keys(ck.CKK_SHA512_HMAC)
+
+
+@register
+class Sha1HmacGeneral(HmacGeneral):
+    ckm, hash_ckm, key_types = ck.CKM_SHA_1_HMAC_GENERAL, ck.CKM_SHA_1, _keys(ck.CKK_SHA_1_HMAC)
+
+
+@register
+class Sha224HmacGeneral(HmacGeneral):
+    ckm, hash_ckm, key_types = ck.CKM_SHA224_HMAC_GENERAL, ck.CKM_SHA224, _keys(ck.CKK_SHA224_HMAC)
+
+
+@register
+class Sha256HmacGeneral(HmacGeneral):
+    ckm, hash_ckm, key_types = ck.CKM_SHA256_HMAC_GENERAL, ck.CKM_SHA256, _keys(ck.CKK_SHA256_HMAC)
+
+
+@register
+class Sha384HmacGeneral(HmacGeneral):
+    ckm, hash_ckm, key_types = ck.CKM_SHA384_HMAC_GENERAL, ck.CKM_SHA384, _keys(ck.CKK_SHA384_HMAC)
+
+
+@register
+class Sha512HmacGeneral(HmacGeneral):
+    ckm, hash_ckm, key_types = ck.CKM_SHA512_HMAC_GENERAL, ck.CKM_SHA512, _keys(ck.CKK_SHA512_HMAC)
