@@ -123,6 +123,11 @@ def kwp_encrypt(kek: bytes, iv: bytes | None, data: bytes) -> bytes:
         raise CKRError(ck.CKR_DATA_LEN_RANGE)
     if iv is None or iv == KWP_IV:
         return keywrap.aes_key_wrap_with_padding(kek, data)
+    return _kwp_wrap(kek, iv, data)
+
+
+def _kwp_wrap(kek: bytes, iv: bytes, data: bytes) -> bytes:
+    """RFC 5649 with the 4-byte initial value `iv`."""
     aiv = iv + struct.pack(">I", len(data))
     padded = data + bytes(-len(data) % 8)
     if len(padded) == 8:
@@ -139,6 +144,10 @@ def kwp_decrypt(kek: bytes, iv: bytes | None, data: bytes) -> bytes:
             return keywrap.aes_key_unwrap_with_padding(kek, data)
         except keywrap.InvalidUnwrap:
             raise _invalid() from None
+    return _kwp_unwrap(kek, iv, data)
+
+
+def _kwp_unwrap(kek: bytes, iv: bytes, data: bytes) -> bytes:
     if len(data) == 16:
         decryptor = Cipher(algorithms.AES(kek), modes.ECB()).decryptor()
         block = decryptor.update(data) + decryptor.finalize()
