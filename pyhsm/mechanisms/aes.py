@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import cmac, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms.generic import (
-    UNLIMITED,
-    BufferedCipherOp,
     MacSignOp,
     MacVerifyOp,
     WrapsWithCipher,
@@ -26,7 +22,7 @@ from pyhsm.mechanisms.generic import (
     random_bytes,
     required_len,
 )
-from pyhsm.mechanisms.params import CtrParams, GcmParams, MechanismParam, ParamKind
+from pyhsm.mechanisms.params import CtrParams, MechanismParam, ParamKind
 from pyhsm.mechanisms.registry import (
     KeyView,
     Mechanism,
@@ -37,12 +33,10 @@ from pyhsm.mechanisms.registry import (
 
 BLOCK = 16
 KEY_SIZES = (16, 24, 32)
-GCM_TAG_BITS = frozenset({32, 64, 96, 104, 112, 120, 128})  # SP 800-38D section 5.2.1.2
-GCM_IV_BYTES = (8, 128)  # what pyca/cryptography accepts
 _CIPHER_FLAGS = ck.CKF_ENCRYPT | ck.CKF_DECRYPT
 
 
-def _algorithm(key: KeyView) -> algorithms.AES:
+def aes_algorithm(key: KeyView) -> algorithms.AES:
     def load() -> algorithms.AES:
         try:
             return algorithms.AES(bytes(key.attrs[ck.CKA_VALUE]))
@@ -107,10 +101,10 @@ class BlockMode(AesMechanism):
         raise NotImplementedError
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        return BlockCipherOp(Cipher(_algorithm(key), self.mode(param)).encryptor(), ck.CKR_DATA_LEN_RANGE)
+        return BlockCipherOp(Cipher(aes_algorithm(key), self.mode(param)).encryptor(), ck.CKR_DATA_LEN_RANGE)
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        return BlockCipherOp(Cipher(_algorithm(key), self.mode(param)).decryptor(), ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        return BlockCipherOp(Cipher(aes_algorithm(key), self.mode(param)).decryptor(), ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
 
 
 @register
@@ -188,10 +182,10 @@ class AesCbcPad(AesMechanism, WrapsWithCipher):
         _iv(param)
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> PadEncryptOp:
-        return PadEncryptOp(Cipher(_algorithm(key), modes.CBC(_iv(param))).encryptor())
+        return PadEncryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).encryptor())
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> UnpadDecryptOp:
-        return UnpadDecryptOp(Cipher(_algorithm(key), modes.CBC(_iv(param))).decryptor())
+        return UnpadDecryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).decryptor())
 
 
 # ---- CTR ------------------------------------------------------------------------------------------------------
@@ -234,7 +228,7 @@ class AesCtr(AesMechanism):
         p = _ctr(param)
         space = 1 << p.counter_bits
         blocks_left = space - int.from_bytes(p.counter_block, "big") % space
-        cipher = Cipher(_algorithm(key), modes.CTR(p.counter_block))
+        cipher = Cipher(aes_algorithm(key), modes.CTR(p.counter_block))
         ctx = cipher.encryptor() if encrypt else cipher.decryptor()
         return CtrOp(ctx, blocks_left * BLOCK, ck.CKR_DATA_LEN_RANGE if encrypt else ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
 
@@ -243,87 +237,6 @@ class AesCtr(AesMechanism):
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> CtrOp:
         return self._op(key, param, False)
-
-
-# ---- GCM ------------------------------------------------------------------------------------------------------
-def _gcm(param: MechanismParam) -> GcmParams:
-    """ulIvBits is not checked (clients disagree on it; the IV length is authoritative)."""
-    if not isinstance(param, GcmParams):
-        raise param_invalid("CK_GCM_PARAMS required")
-    if not GCM_IV_BYTES[0] <= len(param.iv) <= GCM_IV_BYTES[1]:
-        raise param_invalid(f"the GCM IV must be {GCM_IV_BYTES[0]}..{GCM_IV_BYTES[1]} bytes")
-    if param.tag_bits not in GCM_TAG_BITS:
-        raise param_invalid(f"ulTagBits must be one of {sorted(GCM_TAG_BITS)}")
-    return param
-
-
-def _aesgcm(key: KeyView) -> AESGCM:
-    result: AESGCM = key.cached("aes.gcm", lambda: AESGCM(bytes(key.attrs[ck.CKA_VALUE])))
-    return result
-
-
-class GcmEncryptOp:
-    """Output is ciphertext || tag (the tag at Final); a single-part call is one AESGCM call."""
-
-    __slots__ = ("_aead", "_algorithm", "_ctx", "_p", "_tag_len")
-
-    def __init__(self, aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> None:
-        self._aead, self._algorithm, self._p = aead, algorithm, p
-        self._tag_len = p.tag_bits // 8
-        self._ctx: Any = None
-
-    def _context(self) -> Any:
-        if self._ctx is None:
-            self._ctx = Cipher(self._algorithm, modes.GCM(self._p.iv)).encryptor()
-            if self._p.aad:
-                self._ctx.authenticate_additional_data(self._p.aad)
-        return self._ctx
-
-    def update(self, data: bytes) -> bytes:
-        return bytes(self._context().update(data))
-
-    def final(self) -> bytes:
-        ctx = self._context()
-        tail = bytes(ctx.finalize())
-        return tail + bytes(ctx.tag[:self._tag_len])
-
-    def oneshot(self, data: bytes) -> bytes:
-        out = self._aead.encrypt(self._p.iv, data, self._p.aad or None)
-        return out if self._tag_len == 16 else out[:len(data) + self._tag_len]
-
-
-def _gcm_decrypt(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> BufferedCipherOp:
-    tag_len = p.tag_bits // 8
-
-    def decrypt(data: bytes) -> bytes:
-        if len(data) < tag_len:
-            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-        try:
-            if tag_len == 16:
-                return aead.decrypt(p.iv, data, p.aad or None)
-            ctx = Cipher(algorithm, modes.GCM(p.iv, data[-tag_len:], min_tag_length=tag_len)).decryptor()
-            if p.aad:
-                ctx.authenticate_additional_data(p.aad)
-            return bytes(ctx.update(data[:-tag_len])) + bytes(ctx.finalize())
-        except InvalidTag:
-            raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID, "GCM tag mismatch") from None
-
-    return BufferedCipherOp(decrypt, UNLIMITED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-
-
-@register
-class AesGcm(AesMechanism):
-    ckm = ck.CKM_AES_GCM
-    param_kind = ParamKind.GCM
-
-    def check_param(self, param: MechanismParam) -> None:
-        _gcm(param)
-
-    def encrypt(self, key: KeyView, param: MechanismParam) -> GcmEncryptOp:
-        return GcmEncryptOp(_aesgcm(key), _algorithm(key), _gcm(param))
-
-    def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
-        return _gcm_decrypt(_aesgcm(key), _algorithm(key), _gcm(param))
 
 
 # ---- CMAC -----------------------------------------------------------------------------------------------------
@@ -344,8 +257,8 @@ class AesCmac(AesMechanism):
     info = MechanismInfo(16, 32, ck.CKF_SIGN | ck.CKF_VERIFY)
 
     def sign(self, key: KeyView, param: MechanismParam) -> MacSignOp:
-        return _cmac_op(_algorithm(key))
+        return _cmac_op(aes_algorithm(key))
 
     def verify(self, key: KeyView, param: MechanismParam) -> MacVerifyOp:
-        return MacVerifyOp(_cmac_op(_algorithm(key)), BLOCK)
+        return MacVerifyOp(_cmac_op(aes_algorithm(key)), BLOCK)
 

@@ -1,6 +1,7 @@
-"""RSA mechanisms (PKCS#11 v3.0 section 2.1).
+"""RSA mechanisms (PKCS#11 v3.0 section 2.1): key pair generation, CKM_RSA_PKCS, CKM_RSA_X_509.
 
-pyca/cryptography does key generation, hash-then-sign, PSS and OAEP, and PKCS#1 v1.5 encryption (its OpenSSL
+PSS, OAEP and the hash-then-sign mechanisms are in `rsa_padded.py`, key loading in `rsa_keys.py`.
+pyca/cryptography does key generation and PKCS#1 v1.5 encryption (its OpenSSL
 does implicit rejection: a ciphertext with bad padding decrypts to a pseudo-random message instead of failing, so
 there is no padding oracle). The raw private operation and PKCS#1 v1.5 signing of arbitrary input go to the system
 libcrypto (`libcrypto.py`), blinded and constant-time.
@@ -14,25 +15,18 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms import libcrypto
 from pyhsm.mechanisms.generic import (
-    HASH_ALGS,
     BufferedCipherOp,
     BufferedSignOp,
     BufferedVerifyOp,
-    HashThenSign,
-    Signer,
     Verifier,
     WrapsWithCipher,
-    hash_alg,
-    mgf1_hash,
-    param_invalid,
 )
-from pyhsm.mechanisms.params import MechanismParam, OaepParams, ParamKind, PssParams
+from pyhsm.mechanisms.params import MechanismParam
 from pyhsm.mechanisms.registry import (
     KeyView,
     Mechanism,
@@ -53,10 +47,10 @@ from pyhsm.mechanisms.rsa_keys import (
 GEN_MIN_BITS, GEN_MAX_BITS = 2048, 4096
 OP_MIN_BITS, OP_MAX_BITS = 1024, 16384  # what the operations accept (imported keys)
 PKCS1_OVERHEAD = 11
-_SIGN_VERIFY = ck.CKF_SIGN | ck.CKF_VERIFY
-_ENCRYPT_DECRYPT = ck.CKF_ENCRYPT | ck.CKF_DECRYPT
-_WRAP_UNWRAP = ck.CKF_WRAP | ck.CKF_UNWRAP
-_PKCS1V15 = padding.PKCS1v15()
+SIGN_VERIFY = ck.CKF_SIGN | ck.CKF_VERIFY
+ENCRYPT_DECRYPT = ck.CKF_ENCRYPT | ck.CKF_DECRYPT
+WRAP_UNWRAP = ck.CKF_WRAP | ck.CKF_UNWRAP
+PKCS1V15 = padding.PKCS1v15()
 
 
 def _err(rv: int, detail: str = "") -> CKRError:
@@ -65,10 +59,10 @@ def _err(rv: int, detail: str = "") -> CKRError:
 
 class RsaMechanism(Mechanism):
     key_types = frozenset({ck.CKK_RSA})
-    info = MechanismInfo(OP_MIN_BITS, OP_MAX_BITS, _SIGN_VERIFY)
+    info = MechanismInfo(OP_MIN_BITS, OP_MAX_BITS, SIGN_VERIFY)
 
 
-def _pyca_verifier(pub: rsa.RSAPublicKey, pad: padding.AsymmetricPadding) -> Verifier:
+def pyca_verifier(pub: rsa.RSAPublicKey, pad: padding.AsymmetricPadding) -> Verifier:
     k = modulus_len(pub)
 
     def verify(data: bytes, signature: bytes, algorithm: Any) -> None:
@@ -118,7 +112,7 @@ class RsaPkcsKeyPairGen(Mechanism):
 @register
 class RsaPkcs(RsaMechanism, WrapsWithCipher):
     ckm = ck.CKM_RSA_PKCS
-    info = MechanismInfo(OP_MIN_BITS, OP_MAX_BITS, _SIGN_VERIFY | _ENCRYPT_DECRYPT | _WRAP_UNWRAP)
+    info = MechanismInfo(OP_MIN_BITS, OP_MAX_BITS, SIGN_VERIFY | ENCRYPT_DECRYPT | WRAP_UNWRAP)
 
     def sign(self, key: KeyView, param: MechanismParam) -> BufferedSignOp:
         evp = evp_private(key)
@@ -144,7 +138,7 @@ class RsaPkcs(RsaMechanism, WrapsWithCipher):
             if len(data) > k - PKCS1_OVERHEAD:
                 raise _err(ck.CKR_DATA_LEN_RANGE)
             try:
-                recovered = pub.recover_data_from_signature(signature, _PKCS1V15, None)
+                recovered = pub.recover_data_from_signature(signature, PKCS1V15, None)
             except InvalidSignature:
                 raise _err(ck.CKR_SIGNATURE_INVALID) from None
             if not hmac.compare_digest(recovered, data):
@@ -159,16 +153,16 @@ class RsaPkcs(RsaMechanism, WrapsWithCipher):
         def encrypt(data: bytes) -> bytes:
             if len(data) > limit:
                 raise _err(ck.CKR_DATA_LEN_RANGE)
-            return pub.encrypt(data, _PKCS1V15)
+            return pub.encrypt(data, PKCS1V15)
 
         return BufferedCipherOp(encrypt, limit, ck.CKR_DATA_LEN_RANGE)
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
         priv = private_key(key)
-        return BufferedCipherOp(_private_decrypt(priv, _PKCS1V15), modulus_len(priv), ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        return BufferedCipherOp(private_decrypt(priv, PKCS1V15), modulus_len(priv), ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
 
 
-def _private_decrypt(priv: rsa.RSAPrivateKey, pad: padding.AsymmetricPadding) -> Callable[[bytes], bytes]:
+def private_decrypt(priv: rsa.RSAPrivateKey, pad: padding.AsymmetricPadding) -> Callable[[bytes], bytes]:
     k = modulus_len(priv)
 
     def decrypt(data: bytes) -> bytes:
@@ -202,7 +196,7 @@ def _raw(evp: libcrypto.PKey, fn: Callable[[libcrypto.PKey, bytes], bytes], too_
 @register
 class RsaX509(RsaMechanism):
     ckm = ck.CKM_RSA_X_509
-    info = MechanismInfo(OP_MIN_BITS, OP_MAX_BITS, _SIGN_VERIFY | _ENCRYPT_DECRYPT)
+    info = MechanismInfo(OP_MIN_BITS, OP_MAX_BITS, SIGN_VERIFY | ENCRYPT_DECRYPT)
 
     def sign(self, key: KeyView, param: MechanismParam) -> BufferedSignOp:
         evp = evp_private(key)
@@ -240,164 +234,3 @@ class RsaX509(RsaMechanism):
             return run(data)
 
         return BufferedCipherOp(decrypt, k, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-
-
-# ---- PSS --------------------------------------------------------------------------------------------------------
-def _pss(param: MechanismParam, key_bits: int | None = None, expected_hash: int | None = None) -> padding.PSS:
-    if not isinstance(param, PssParams):
-        raise param_invalid("CK_RSA_PKCS_PSS_PARAMS required")
-    if expected_hash is not None and param.hash_alg != expected_hash:
-        raise param_invalid("the PSS hashAlg must match the mechanism's hash")
-    alg = hash_alg(param.hash_alg)
-    mgf = mgf1_hash(param.mgf)
-    if param.salt_len < 0 or (key_bits is not None
-                               and param.salt_len > (key_bits - 1 + 7) // 8 - alg.digest_size - 2):
-        raise param_invalid("PSS salt length out of range for this key")
-    return padding.PSS(padding.MGF1(mgf), param.salt_len)
-
-
-@register
-class RsaPkcsPss(RsaMechanism):
-    """PSS over a digest the caller computed: the input length must be the PSS hash's digest length."""
-
-    ckm = ck.CKM_RSA_PKCS_PSS
-    param_kind = ParamKind.PSS
-
-    def check_param(self, param: MechanismParam) -> None:
-        _pss(param)
-
-    def sign(self, key: KeyView, param: MechanismParam) -> BufferedSignOp:
-        priv = private_key(key)
-        pad = _pss(param, priv.key_size)
-        prehashed = Prehashed(HASH_ALGS[param.hash_alg])  # type: ignore[union-attr]
-
-        def sign(digest: bytes) -> bytes:
-            if len(digest) != prehashed.digest_size:
-                raise _err(ck.CKR_DATA_LEN_RANGE, "input must be a digest of the PSS hash")
-            return priv.sign(digest, pad, prehashed)
-
-        return BufferedSignOp(sign, prehashed.digest_size)
-
-    def verify(self, key: KeyView, param: MechanismParam) -> BufferedVerifyOp:
-        pub = public_key(key)
-        pad = _pss(param, pub.key_size)
-        prehashed = Prehashed(HASH_ALGS[param.hash_alg])  # type: ignore[union-attr]
-        check = _pyca_verifier(pub, pad)
-
-        def verify(digest: bytes, signature: bytes) -> None:
-            if len(digest) != prehashed.digest_size:
-                raise _err(ck.CKR_DATA_LEN_RANGE, "input must be a digest of the PSS hash")
-            check(digest, signature, prehashed)
-
-        return BufferedVerifyOp(verify, prehashed.digest_size)
-
-
-class HashRsaPkcs(RsaMechanism, HashThenSign):
-    def signer(self, key: KeyView, param: MechanismParam) -> Signer:
-        priv = private_key(key)
-        return lambda data, alg: priv.sign(data, _PKCS1V15, alg)
-
-    def verifier(self, key: KeyView, param: MechanismParam) -> Verifier:
-        return _pyca_verifier(public_key(key), _PKCS1V15)
-
-
-class HashRsaPss(RsaMechanism, HashThenSign):
-    param_kind = ParamKind.PSS
-
-    def check_param(self, param: MechanismParam) -> None:
-        _pss(param, expected_hash=self.hash_ckm)
-
-    def signer(self, key: KeyView, param: MechanismParam) -> Signer:
-        priv = private_key(key)
-        pad = _pss(param, priv.key_size, self.hash_ckm)
-        return lambda data, alg: priv.sign(data, pad, alg)
-
-    def verifier(self, key: KeyView, param: MechanismParam) -> Verifier:
-        pub = public_key(key)
-        return _pyca_verifier(pub, _pss(param, pub.key_size, self.hash_ckm))
-
-
-@register
-class Sha1RsaPkcs(HashRsaPkcs):
-    ckm, hash_ckm = ck.CKM_SHA1_RSA_PKCS, ck.CKM_SHA_1
-
-
-@register
-class Sha224RsaPkcs(HashRsaPkcs):
-    ckm, hash_ckm = ck.CKM_SHA224_RSA_PKCS, ck.CKM_SHA224
-
-
-@register
-class Sha256RsaPkcs(HashRsaPkcs):
-    ckm, hash_ckm = ck.CKM_SHA256_RSA_PKCS, ck.CKM_SHA256
-
-
-@register
-class Sha384RsaPkcs(HashRsaPkcs):
-    ckm, hash_ckm = ck.CKM_SHA384_RSA_PKCS, ck.CKM_SHA384
-
-
-@register
-class Sha512RsaPkcs(HashRsaPkcs):
-    ckm, hash_ckm = ck.CKM_SHA512_RSA_PKCS, ck.CKM_SHA512
-
-
-@register
-class Sha1RsaPss(HashRsaPss):
-    ckm, hash_ckm = ck.CKM_SHA1_RSA_PKCS_PSS, ck.CKM_SHA_1
-
-
-@register
-class Sha224RsaPss(HashRsaPss):
-    ckm, hash_ckm = ck.CKM_SHA224_RSA_PKCS_PSS, ck.CKM_SHA224
-
-
-@register
-class Sha256RsaPss(HashRsaPss):
-    ckm, hash_ckm = ck.CKM_SHA256_RSA_PKCS_PSS, ck.CKM_SHA256
-
-
-@register
-class Sha384RsaPss(HashRsaPss):
-    ckm, hash_ckm = ck.CKM_SHA384_RSA_PKCS_PSS, ck.CKM_SHA384
-
-
-@register
-class Sha512RsaPss(HashRsaPss):
-    ckm, hash_ckm = ck.CKM_SHA512_RSA_PKCS_PSS, ck.CKM_SHA512
-
-
-# ---- OAEP -------------------------------------------------------------------------------------------------------
-def _oaep(param: MechanismParam) -> padding.OAEP:
-    if not isinstance(param, OaepParams):
-        raise param_invalid("CK_RSA_PKCS_OAEP_PARAMS required")
-    if param.source not in (0, ck.CKZ_DATA_SPECIFIED) or (param.source == 0 and param.source_data):
-        raise param_invalid("OAEP source must be CKZ_DATA_SPECIFIED")
-    return padding.OAEP(padding.MGF1(mgf1_hash(param.mgf)), hash_alg(param.hash_alg), param.source_data or None)
-
-
-@register
-class RsaPkcsOaep(RsaMechanism, WrapsWithCipher):
-    ckm = ck.CKM_RSA_PKCS_OAEP
-    info = MechanismInfo(OP_MIN_BITS, OP_MAX_BITS, _ENCRYPT_DECRYPT | _WRAP_UNWRAP)
-    param_kind = ParamKind.OAEP
-
-    def check_param(self, param: MechanismParam) -> None:
-        _oaep(param)
-
-    def encrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
-        pub = public_key(key)
-        pad = _oaep(param)
-        limit = modulus_len(pub) - 2 * pad.algorithm.digest_size - 2
-
-        def encrypt(data: bytes) -> bytes:
-            if len(data) > limit:
-                raise _err(ck.CKR_DATA_LEN_RANGE)
-            return pub.encrypt(data, pad)
-
-        return BufferedCipherOp(encrypt, max(limit, 0), ck.CKR_DATA_LEN_RANGE)
-
-    def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
-        priv = private_key(key)
-        return BufferedCipherOp(_private_decrypt(priv, _oaep(param)), modulus_len(priv),
-                                ck.CKR_ENCRYPTED_DATA_LEN_RANGE)

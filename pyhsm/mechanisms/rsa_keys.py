@@ -73,8 +73,8 @@ def evp_private(key: KeyView) -> libcrypto.PKey:
                                  serialization.NoEncryption())
         try:
             return libcrypto.rsa_private_key(der, modulus_len(priv))
-        except libcrypto.LibcryptoError:
-            raise _bad_key("private") from None
+        except libcrypto.LibcryptoError as exc:
+            raise CKRError(ck.CKR_FUNCTION_FAILED, f"libcrypto: {exc}") from None
 
     result: libcrypto.PKey = key.cached("rsa.evp_private", load)
     return result
@@ -86,8 +86,8 @@ def evp_public(key: KeyView) -> libcrypto.PKey:
         der = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
         try:
             return libcrypto.rsa_public_key(der, modulus_len(pub))
-        except libcrypto.LibcryptoError:
-            raise _bad_key("public") from None
+        except libcrypto.LibcryptoError as exc:
+            raise CKRError(ck.CKR_FUNCTION_FAILED, f"libcrypto: {exc}") from None
 
     result: libcrypto.PKey = key.cached("rsa.evp_public", load)
     return result
