@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import pyhsm.mechanisms  # noqa: F401  (registers every family)
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
-from pyhsm.mechanisms import aes_wrap
+from pyhsm.mechanisms import aes_wrap, libcrypto
 from pyhsm.mechanisms.params import (
     CtrParams,
     Ecdh1Params,
@@ -724,6 +725,30 @@ def test_rsa_keys_are_parsed_once_per_key_object(rsa_pair: tuple[Key, Key]) -> N
         m(ck.CKM_RSA_X_509).sign(priv, None).oneshot(b"x")
         m(ck.CKM_SHA256_RSA_PKCS).sign(priv, None).oneshot(b"x")
     assert priv.builds == {"rsa.private": 1, "rsa.evp_private": 1}
+
+
+def test_raw_rsa_failures_leave_no_openssl_errors_for_the_host(rsa_pair: tuple[Key, Key]) -> None:
+    _, priv = rsa_pair
+    assert rv_of(lambda: m(ck.CKM_RSA_X_509).sign(priv, None).oneshot(b"\xff" * 256)) == ck.CKR_DATA_INVALID
+    assert libcrypto.error_queue_is_empty()
+
+
+def test_raw_rsa_is_correct_from_many_threads_sharing_one_key(rsa_key: rsa.RSAPrivateKey,
+                                                             rsa_pair: tuple[Key, Key]) -> None:
+    _, priv = rsa_pair
+    numbers = rsa_key.private_numbers()
+    inputs = [os.urandom(200) for _ in range(64)]
+    with ThreadPoolExecutor(8) as pool:
+        outputs = list(pool.map(lambda data: m(ck.CKM_RSA_X_509).sign(priv, None).oneshot(data), inputs))
+    for data, sig in zip(inputs, outputs, strict=True):
+        assert sig == pow(int.from_bytes(data, "big"), numbers.d, numbers.public_numbers.n).to_bytes(256, "big")
+
+
+def test_rsa_attributes_with_leading_zero_bytes_are_accepted(rsa_key: rsa.RSAPrivateKey) -> None:
+    pub, _ = _rsa_attrs(rsa_key)
+    pub.attrs[ck.CKA_PUBLIC_EXPONENT] = b"\x00\x00\x01\x00\x01"
+    ct = m(ck.CKM_RSA_PKCS).encrypt(pub, None).oneshot(b"x")
+    assert rsa_key.decrypt(ct, padding.PKCS1v15()) == b"x"
 
 
 PSS_SHA256 = PssParams(ck.CKM_SHA256, ck.CKG_MGF1_SHA256, 32)

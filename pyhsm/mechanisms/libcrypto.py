@@ -40,6 +40,7 @@ int EVP_PKEY_decrypt(EVP_PKEY_CTX *ctx, unsigned char *out, size_t *outlen,
                      const unsigned char *in, size_t inlen);
 
 void ERR_clear_error(void);
+unsigned long ERR_peek_error(void);
 """
 
 EVP_PKEY_RSA = 6
@@ -136,6 +137,11 @@ def raw_private(key: PKey, data: bytes) -> bytes:
 def raw_public(key: PKey, data: bytes) -> bytes:
     """data^e mod n; `data` must be exactly the modulus length and below n."""
     return _run(key, "EVP_PKEY_encrypt_init", "EVP_PKEY_encrypt", RSA_NO_PADDING, data)
+
+
+def error_queue_is_empty() -> bool:
+    """True when this thread's OpenSSL error queue is empty (we never leave errors behind for the host)."""
+    return bool(_load().ERR_peek_error() == 0)
 
 
 def sign_pkcs1_type1(key: PKey, data: bytes) -> bytes:
