@@ -95,9 +95,9 @@ def test_unextractable_key_cannot_be_wrapped(session, key) -> None:
         key.wrap_key(target, mechanism=Mechanism.AES_KEY_WRAP)
 
 
-def test_wrap_pad_of_an_rsa_private_key_round_trips(session, key) -> None:
+def test_kwp_wrap_of_an_rsa_private_key_is_rfc5649_over_pkcs8(session, key) -> None:
     _, priv = session.generate_keypair(KeyType.RSA, 2048, private_template={Attribute.EXTRACTABLE: True})
-    wrapped = key.wrap_key(priv, mechanism=Mechanism.AES_KEY_WRAP_PAD)
+    wrapped = key.wrap_key(priv, mechanism=Mechanism.AES_KEY_WRAP_KWP)
     der = keywrap.aes_key_unwrap_with_padding(KEY, wrapped)
     from cryptography.hazmat.primitives.serialization import load_der_private_key
 
