@@ -1,0 +1,102 @@
+"""Fixtures for the interop suites: hosts (pkcs11-tool, openssl, ...) drive the built libpyhsm.so.
+
+Test modules reach the helpers through the `interop` fixture (never `import conftest`: tests/ has a conftest.py
+too, and which one `import conftest` finds depends on collection order).
+
+Every token lives in a temporary store directory handed to the host through PYHSM_STORE_DIR, so a run never
+touches the user's real tokens. The CLI and the module are the installed ones (`pip install .`), asked for from
+outside the source tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+SO_PIN = "interop-so-pin"
+USER_PIN = "interop-user-pin"
+
+
+def run(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None,
+        timeout: float = 300, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a host command, capturing text output; never raises on a non-zero status."""
+    return subprocess.run(list(cmd), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          input=None if input is None else input.decode())
+
+
+def pyhsm_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed `pyhsm` command (this interpreter; -P and cwd=/ keep the source tree off sys.path)."""
+    return run([sys.executable, "-P", "-m", "pyhsm.cli.main", *args], env=env, cwd="/")
+
+
+@pytest.fixture(scope="session")
+def pyhsm_module() -> str:
+    """Absolute path of the built libpyhsm.so, as `pyhsm module-path` reports it."""
+    result = pyhsm_cli("module-path")
+    assert result.returncode == 0, f"`pyhsm module-path` failed: {result.stderr.strip()}"
+    path = result.stdout.strip()
+    assert os.path.isabs(path) and os.path.isfile(path), path
+    return path
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (bash ci/install.sh installs it)"
+    return path
+
+
+@dataclass
+class TokenInfo:
+    label: str
+    slot: int
+    index: int  # position in C_GetSlotList, as pkcs11-tool numbers slots
+    serial: str
+    env: dict[str, str] = field(repr=False)
+    so_pin: str = SO_PIN
+    pin: str = USER_PIN
+
+
+def make_store(tmp: Path) -> dict[str, str]:
+    store = tmp / "store"
+    store.mkdir(parents=True, exist_ok=True)
+    env = os.environ.copy()
+    env["PYHSM_STORE_DIR"] = str(store)
+    return env
+
+
+def init_token(env: dict[str, str], label: str, so_pin: str = SO_PIN, pin: str = USER_PIN) -> TokenInfo:
+    """`pyhsm token init` in the store of env, then its slot as `pyhsm token list --json` reports it."""
+    result = pyhsm_cli("token", "init", "--label", label, "--so-pin", so_pin, "--pin", pin, env=env)
+    assert result.returncode == 0, f"pyhsm token init failed: {result.stderr.strip()}"
+    listing = pyhsm_cli("token", "list", "--json", env=env)
+    assert listing.returncode == 0, listing.stderr
+    slots = json.loads(listing.stdout)
+    for index, slot in enumerate(slots):
+        if slot["initialized"] and slot["label"] == label:
+            return TokenInfo(label, slot["slot"], index, slot["serial"], env, so_pin, pin)
+    raise AssertionError(f"token {label!r} not in `pyhsm token list`: {slots}")
+
+
+class Interop:
+    """The helpers above, handed to tests as the `interop` fixture."""
+
+    SO_PIN = SO_PIN
+    USER_PIN = USER_PIN
+    run = staticmethod(run)
+    pyhsm_cli = staticmethod(pyhsm_cli)
+    require_tool = staticmethod(require_tool)
+    make_store = staticmethod(make_store)
+    init_token = staticmethod(init_token)
+
+
+@pytest.fixture(scope="session")
+def interop() -> type[Interop]:
+    return Interop
