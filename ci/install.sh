@@ -86,7 +86,7 @@ install_venv() {
 install_python_packages() {
   step "pip: ${PIP_PACKAGES[*]} (log: $LOG_DIR/pip.log)"
   : >"$LOG_DIR/pip.log"
-  run_logged "$LOG_DIR/pip.log" "$VENV/bin/python" -m pip install -q --upgrade "${PIP_PACKAGES[@]}"
+  run_logged "$LOG_DIR/pip.log" "$VENV/bin/python" -m pip install -q "${PIP_PACKAGES[@]}"
   step "build: pip install . (log: $LOG_DIR/build.log)"
   : >"$LOG_DIR/build.log"
   run_logged "$LOG_DIR/build.log" "$VENV/bin/python" -m pip install -v "$ROOT"
