@@ -28,7 +28,8 @@ USER_PIN = "interop-user-pin"
 def run(cmd: Sequence[str], env: dict[str, str] | None = None, cwd: str | Path | None = None,
         timeout: float = 300, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
     """Run a host command, capturing text output; never raises on a non-zero status."""
-    return subprocess.run(list(cmd), env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run(list(cmd), check=False, env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout,
                           input=None if input is None else input.decode())
 
 

@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # never a traceback for the user, unless asked for
+    except Exception as exc:  # noqa: BLE001 -- never a traceback for the user, unless asked for
         if os.environ.get("PYHSM_DEBUG"):
             traceback.print_exc()
         output.error(f"internal error: {type(exc).__name__}: {exc} (set PYHSM_DEBUG=1 for the traceback)")
