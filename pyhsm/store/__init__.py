@@ -1,0 +1,1 @@
+"""Token storage: one SQLite database per token, secrets sealed before they get here."""

@@ -1,0 +1,79 @@
+"""Secrets at rest: the token key and AES-256-GCM sealing of sensitive attribute values.
+
+The token key is random; each credential (SO PIN, user PIN) holds a copy wrapped under scrypt(PIN). A wrong PIN
+fails GCM authentication, so no PIN hash is stored and the check is constant-time by construction.
+scrypt n=2**15, r=8, p=1 (32 MiB, ~60-100 ms here); the parameters travel in the blob so they can be raised later.
+Python cannot guarantee wiping: the key lives in a bytearray that clear() zeroes, but copies made by the
+cryptography library's objects cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+_WRAP_V1 = b"PW1"
+_SEAL_V1 = b"\x01"
+_PARAMS = struct.Struct("<BBB")  # log2(n), r, p
+SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P = 15, 8, 1
+
+
+class WrongPin(Exception):
+    pass
+
+
+class SealError(Exception):
+    pass
+
+
+def _kek(pin: bytes, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
+    return Scrypt(salt=salt, length=32, n=1 << log2_n, r=r, p=p).derive(pin)
+
+
+class TokenKey:
+    def __init__(self, key: bytes) -> None:
+        self._key = bytearray(key)
+        self._aead = AESGCM(bytes(self._key))
+
+    @classmethod
+    def generate(cls) -> TokenKey:
+        return cls(os.urandom(32))
+
+    def wrap_for_pin(self, pin: bytes) -> bytes:
+        salt, nonce = os.urandom(16), os.urandom(12)
+        params = _PARAMS.pack(SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P)
+        kek = _kek(pin, salt, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P)
+        return _WRAP_V1 + params + salt + nonce + AESGCM(kek).encrypt(nonce, bytes(self._key), _WRAP_V1 + params)
+
+    @classmethod
+    def unwrap_with_pin(cls, blob: bytes, pin: bytes) -> TokenKey:
+        if not blob.startswith(_WRAP_V1):
+            raise SealError("unknown wrapped-key format")
+        params = blob[3:6]
+        log2_n, r, p = _PARAMS.unpack(params)
+        salt, nonce, body = blob[6:22], blob[22:34], blob[34:]
+        try:
+            key = AESGCM(_kek(pin, salt, log2_n, r, p)).decrypt(nonce, body, _WRAP_V1 + params)
+        except InvalidTag:
+            raise WrongPin() from None
+        return cls(key)
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return _SEAL_V1 + nonce + self._aead.encrypt(nonce, plaintext, _SEAL_V1 + aad)
+
+    def open(self, sealed: bytes, aad: bytes) -> bytes:
+        if not sealed.startswith(_SEAL_V1):
+            raise SealError("unknown sealed-value format")
+        try:
+            return self._aead.decrypt(sealed[1:13], sealed[13:], _SEAL_V1 + aad)
+        except InvalidTag:
+            raise SealError("sealed value failed authentication") from None
+
+    def clear(self) -> None:
+        for i in range(len(self._key)):
+            self._key[i] = 0

@@ -1,0 +1,167 @@
+"""SqliteTokenStore: one SQLite database (WAL) per token, shared safely by several processes.
+
+synchronous=NORMAL in WAL mode: a committed transaction survives the process being killed (kill -9); only an
+operating-system crash or power loss can lose the last transactions (FULL would fsync every commit, several times
+slower key generation). Files are created 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import struct
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyhsm.store.base import ObjectAttrs
+
+SCHEMA_VERSION = 1
+_ENTRY = struct.Struct("<QI")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (id INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL, attrs BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS objects_seq ON objects(seq);
+CREATE TABLE IF NOT EXISTS tombstones (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS tombstones_seq ON tombstones(seq);
+"""
+
+
+class StoreError(Exception):
+    pass
+
+
+def pack(attrs: Mapping[int, bytes]) -> bytes:
+    return b"".join(_ENTRY.pack(t, len(v)) + v for t, v in sorted(attrs.items()))
+
+
+def unpack(blob: bytes) -> ObjectAttrs:
+    attrs: ObjectAttrs = {}
+    offset = 0
+    while offset < len(blob):
+        attr_type, size = _ENTRY.unpack_from(blob, offset)
+        offset += _ENTRY.size
+        attrs[attr_type] = blob[offset:offset + size]
+        offset += size
+    return attrs
+
+
+class SqliteTokenStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._pid = -1
+        self._conn: sqlite3.Connection | None = None
+        self._data_version = -1
+
+    # ---- connection ------------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        """One connection per process: a forked child never reuses its parent's connection."""
+        if self._conn is None or self._pid != os.getpid():
+            old_umask = os.umask(0o077)
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.executescript(_SCHEMA)
+            finally:
+                os.umask(old_umask)
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.chmod(f"{self.path}{suffix}", 0o600)
+                except FileNotFoundError:
+                    pass
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION).encode(),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} has schema {int(row[0])}; this pyhsm knows {SCHEMA_VERSION}")
+            self._conn, self._pid, self._data_version = conn, os.getpid(), -1
+        return self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            db = self._db()
+            if db.in_transaction:  # nested: the outer transaction commits
+                yield
+                return
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _next_seq(self, db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM objects UNION ALL "
+                         "SELECT MAX(seq) FROM tombstones)").fetchone()
+        return int(row[0] or 0) + 1
+
+    # ---- metadata ----------------------------------------------------------------------------------
+    def all_meta(self) -> dict[str, bytes]:
+        with self._lock:
+            return {k: bytes(v) for k, v in self._db().execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, items: Mapping[str, bytes | None]) -> None:
+        with self.transaction():
+            db = self._db()
+            for key, value in items.items():
+                if value is None:
+                    db.execute("DELETE FROM meta WHERE key=?", (key,))
+                else:
+                    db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # ---- objects -----------------------------------------------------------------------------------
+    def insert_object(self, attrs: Mapping[int, bytes]) -> int:
+        with self.transaction():
+            db = self._db()
+            cur = db.execute("INSERT INTO objects (seq, attrs) VALUES (?, ?)", (self._next_seq(db), pack(attrs)))
+            return int(cur.lastrowid or 0)
+
+    def update_object(self, oid: int, attrs: Mapping[int, bytes]) -> None:
+        with self.transaction():
+            db = self._db()
+            db.execute("UPDATE objects SET seq=?, attrs=? WHERE id=?", (self._next_seq(db), pack(attrs), oid))
+
+    def delete_object(self, oid: int) -> bool:
+        with self.transaction():
+            db = self._db()
+            seq = self._next_seq(db)
+            deleted = db.execute("DELETE FROM objects WHERE id=?", (oid,)).rowcount > 0
+            if deleted:
+                db.execute("INSERT OR REPLACE INTO tombstones VALUES (?, ?)", (oid, seq))
+            return deleted
+
+    def load_objects(self) -> dict[int, ObjectAttrs]:
+        with self._lock:
+            return {int(i): unpack(bytes(b)) for i, b in self._db().execute("SELECT id, attrs FROM objects")}
+
+    def refresh_needed(self) -> bool:
+        """True when another connection committed since we last looked (PRAGMA data_version is cheap)."""
+        with self._lock:
+            version = int(self._db().execute("PRAGMA data_version").fetchone()[0])
+            changed, self._data_version = version != self._data_version, version
+            return changed
+
+    def changes_since(self, seq: int) -> tuple[int, dict[int, ObjectAttrs | None]]:
+        with self.transaction():
+            db = self._db()
+            changes: dict[int, ObjectAttrs | None] = {}
+            top = seq
+            for oid, dead_seq in db.execute("SELECT id, seq FROM tombstones WHERE seq > ?", (seq,)):
+                changes[int(oid)] = None
+                top = max(top, int(dead_seq))
+            for oid, row_seq, blob in db.execute("SELECT id, seq, attrs FROM objects WHERE seq > ?", (seq,)):
+                changes[int(oid)] = unpack(bytes(blob))
+                top = max(top, int(row_seq))
+            return top, changes
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
