@@ -13,6 +13,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,13 @@ def session(token) -> Iterator:  # type: ignore[no-untyped-def]
     """A read-write session logged in as the user."""
     with token.open(rw=True, user_pin=USER_PIN) as s:
         yield s
+
+
+@contextmanager
+def raises_rv(rv: int) -> Iterator[None]:
+    """Expect exactly CK_RV `rv` from a python-pkcs11 call for codes it has no exception class for."""
+    import pkcs11
+
+    with pytest.raises(pkcs11.exceptions.PKCS11Error) as info:
+        yield
+    assert str(info.value) == f"Unmapped error code {hex(rv)}"

@@ -74,9 +74,9 @@ def test_user_pin_change_takes_effect(token) -> None:
 
 
 def test_so_init_pin_resets_a_locked_user_pin(token) -> None:
-    for _ in range(10):
+    for _ in range(10):  # RW: python-pkcs11 leaves the session of a failed login open, and SO login needs no RO one
         with pytest.raises((pkcs11.exceptions.PinIncorrect, pkcs11.exceptions.PinLocked)):
-            token.open(user_pin="not-the-pin")
+            token.open(rw=True, user_pin="not-the-pin")
     with token.open(rw=True, so_pin=SO_PIN) as s:
         s.init_pin("fresh-user-pin")
     with token.open(user_pin="fresh-user-pin"):

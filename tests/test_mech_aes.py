@@ -58,17 +58,17 @@ def test_ecb_matches_cryptography(key) -> None:
 
 def test_gcm_output_is_ciphertext_and_tag(key) -> None:
     iv = os.urandom(12)
-    ct = key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=(iv, b"aad", 128))
+    ct = key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"aad", 128))
     assert ct == AESGCM(KEY).encrypt(iv, b"gcm data", b"aad")
-    assert key.decrypt(ct, mechanism=Mechanism.AES_GCM, mechanism_param=(iv, b"aad", 128)) == b"gcm data"
+    assert key.decrypt(ct, mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"aad", 128)) == b"gcm data"
 
 
 def test_gcm_with_a_bad_tag_fails(key) -> None:
     iv = os.urandom(12)
-    ct = bytearray(key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=(iv, b"", 128)))
+    ct = bytearray(key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"", 128)))
     ct[-1] ^= 1
     with pytest.raises((pkcs11.exceptions.EncryptedDataInvalid, pkcs11.exceptions.PKCS11Error)):
-        key.decrypt(bytes(ct), mechanism=Mechanism.AES_GCM, mechanism_param=(iv, b"", 128))
+        key.decrypt(bytes(ct), mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"", 128))
 
 
 def test_cmac_matches_cryptography(key) -> None:
