@@ -6,7 +6,7 @@ import pkcs11
 import pytest
 from pkcs11 import Mechanism, MechanismFlag, TokenFlag
 
-from conftest import SO_PIN, USER_PIN, init_token
+from p11_helpers import SO_PIN, USER_PIN, init_token
 
 
 def test_get_info_reports_manufacturer_and_cryptoki_version(lib) -> None:
@@ -67,7 +67,7 @@ def test_reinitialising_a_token_needs_the_so_pin_and_erases_objects(lib) -> None
     with tok.open(rw=True, user_pin=USER_PIN) as s:
         s.create_object({pkcs11.Attribute.CLASS: pkcs11.ObjectClass.DATA, pkcs11.Attribute.TOKEN: True,
                          pkcs11.Attribute.LABEL: "doomed"})
-    from conftest import pyhsm_cli
+    from p11_helpers import pyhsm_cli
 
     wrong = pyhsm_cli("token", "init", "--slot", str(tok.slot.slot_id), "--label", "reinit-me",
                       "--so-pin", "wrong-so-pin", "--pin", USER_PIN)

@@ -6,7 +6,7 @@ import pkcs11
 import pytest
 from pkcs11 import Attribute, ObjectClass, TokenFlag
 
-from conftest import SO_PIN, USER_PIN
+from p11_helpers import SO_PIN, USER_PIN
 
 
 def _data(label: str, private: bool) -> dict:

@@ -126,7 +126,7 @@ def test_find_by_label_and_class(session) -> None:
 
 
 def test_token_objects_persist_across_sessions(token) -> None:
-    from conftest import USER_PIN
+    from p11_helpers import USER_PIN
 
     with token.open(rw=True, user_pin=USER_PIN) as s:
         s.generate_key(KeyType.AES, 256, store=True, label="persisted")
@@ -136,7 +136,7 @@ def test_token_objects_persist_across_sessions(token) -> None:
 
 
 def test_session_objects_vanish_with_their_session(token) -> None:
-    from conftest import USER_PIN
+    from p11_helpers import USER_PIN
 
     with token.open(rw=True, user_pin=USER_PIN) as s:
         s.create_object({Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: "ephemeral"})

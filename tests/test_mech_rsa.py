@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pkcs11 import MGF, Attribute, KeyType, Mechanism
 from pkcs11.util.rsa import encode_rsa_public_key
 
-from conftest import raises_rv
+from p11_helpers import raises_rv
 
 
 @pytest.fixture
