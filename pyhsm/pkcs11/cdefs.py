@@ -249,3 +249,17 @@ def header() -> str:
 
 def arg_names(args: str) -> list[str]:
     return [a.split()[-1] for a in args.split(",")]
+
+
+def generated_header() -> str:
+    """pyhsm_gen.h for C code of ours (the loader, the test host): types plus X-macro function lists."""
+    local_only = {"C_Initialize", "C_Finalize", *LOADER_ONLY}
+
+    def x_list(macro: str, functions: list[tuple[str, str]]) -> str:
+        rows = [f"    X({n}, ({a}), ({', '.join(arg_names(a))}))" for n, a in functions]
+        return f"#define {macro}(X) \\\n" + " \\\n".join(rows) + "\n"
+
+    return ("/* generated from pyhsm/pkcs11/cdefs.py */\n#pragma once\n" + header()
+            + x_list("PYHSM_V2_FUNCTIONS", FUNCTIONS[:V2_COUNT])
+            + x_list("PYHSM_V3_FUNCTIONS", FUNCTIONS[V2_COUNT:])
+            + x_list("PYHSM_FORWARDED", [f for f in FUNCTIONS if f[0] not in local_only]))
