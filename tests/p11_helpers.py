@@ -46,3 +46,11 @@ def raises_rv(rv: int) -> Iterator[None]:
     with pytest.raises(pkcs11.exceptions.PKCS11Error) as info:
         yield
     assert str(info.value) == f"Unmapped error code {hex(rv)}"
+
+
+def generated_header_path(directory: Path) -> Path:
+    """Write pyhsm_gen.h (the C declarations our C code includes) into `directory` and return it."""
+    from pyhsm.pkcs11.cdefs import generated_header
+
+    (directory / "pyhsm_gen.h").write_text(generated_header())
+    return directory

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pkcs11
 import pytest
-from pkcs11 import Mechanism, MechanismFlag, TokenFlag
-
 from p11_helpers import SO_PIN, USER_PIN, init_token
+from pkcs11 import Mechanism, MechanismFlag, TokenFlag
 
 
 def test_get_info_reports_manufacturer_and_cryptoki_version(lib) -> None:

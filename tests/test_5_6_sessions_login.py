@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pkcs11
 import pytest
-from pkcs11 import Attribute, ObjectClass, TokenFlag
-
 from p11_helpers import SO_PIN, USER_PIN
+from pkcs11 import Attribute, ObjectClass, TokenFlag
 
 
 def _data(label: str, private: bool) -> dict:

@@ -6,17 +6,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from p11_helpers import USER_PIN, init_token, module_path
-
-from pyhsm.pkcs11.cdefs import generated_header
+from p11_helpers import USER_PIN, generated_header_path, init_token, module_path
 
 HOST_SOURCE = Path(__file__).with_name("c_host") / "host.c"
 
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    build = tmp_path_factory.mktemp("c_host")
-    (build / "pyhsm_gen.h").write_text(generated_header())
+    build = generated_header_path(tmp_path_factory.mktemp("c_host"))
     binary = build / "host"
     subprocess.run(["gcc", "-Wall", "-Werror", "-O1", f"-I{build}", "-o", str(binary), str(HOST_SOURCE),
                     "-ldl", "-lpthread"], check=True)

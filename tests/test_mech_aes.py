@@ -58,17 +58,18 @@ def test_ecb_matches_cryptography(key) -> None:
 
 def test_gcm_output_is_ciphertext_and_tag(key) -> None:
     iv = os.urandom(12)
-    ct = key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"aad", 128))
+    params = pkcs11.GCMParams(iv, b"aad", 128)
+    ct = key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=params)
     assert ct == AESGCM(KEY).encrypt(iv, b"gcm data", b"aad")
-    assert key.decrypt(ct, mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"aad", 128)) == b"gcm data"
+    assert key.decrypt(ct, mechanism=Mechanism.AES_GCM, mechanism_param=params) == b"gcm data"
 
 
 def test_gcm_with_a_bad_tag_fails(key) -> None:
-    iv = os.urandom(12)
-    ct = bytearray(key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"", 128)))
+    params = pkcs11.GCMParams(os.urandom(12), b"", 128)
+    ct = bytearray(key.encrypt(b"gcm data", mechanism=Mechanism.AES_GCM, mechanism_param=params))
     ct[-1] ^= 1
-    with pytest.raises((pkcs11.exceptions.EncryptedDataInvalid, pkcs11.exceptions.PKCS11Error)):
-        key.decrypt(bytes(ct), mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(iv, b"", 128))
+    with pytest.raises(pkcs11.exceptions.EncryptedDataInvalid):
+        key.decrypt(bytes(ct), mechanism=Mechanism.AES_GCM, mechanism_param=params)
 
 
 def test_cmac_matches_cryptography(key) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import pkcs11
 import pytest
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 

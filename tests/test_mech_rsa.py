@@ -8,10 +8,9 @@ import pkcs11
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from p11_helpers import raises_rv
 from pkcs11 import MGF, Attribute, KeyType, Mechanism
 from pkcs11.util.rsa import encode_rsa_public_key
-
-from p11_helpers import raises_rv
 
 
 @pytest.fixture

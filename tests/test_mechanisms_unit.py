@@ -790,7 +790,8 @@ def test_hash_rsa_pss_with_a_mismatched_hash_is_mechanism_param_invalid() -> Non
     m(ck.CKM_SHA256_RSA_PKCS_PSS).check_param(PSS_SHA256)
 
 
-HASH_RSA = [(ck.CKM_SHA1_RSA_PKCS, ck.CKM_SHA_1, hashes.SHA1()), (ck.CKM_SHA224_RSA_PKCS, ck.CKM_SHA224, hashes.SHA224()),
+HASH_RSA = [(ck.CKM_SHA1_RSA_PKCS, ck.CKM_SHA_1, hashes.SHA1()),
+            (ck.CKM_SHA224_RSA_PKCS, ck.CKM_SHA224, hashes.SHA224()),
             (ck.CKM_SHA256_RSA_PKCS, ck.CKM_SHA256, hashes.SHA256()),
             (ck.CKM_SHA384_RSA_PKCS, ck.CKM_SHA384, hashes.SHA384()),
             (ck.CKM_SHA512_RSA_PKCS, ck.CKM_SHA512, hashes.SHA512())]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import cffi  # type: ignore[import-untyped]
+import cffi
 
 _CDEF = """
 typedef struct evp_pkey_st EVP_PKEY;

@@ -33,7 +33,7 @@ def read_bytes(ptr: Any, length: int, what: str = "buffer") -> bytes:
         if length:
             raise bad_arguments(f"{what} is NULL")
         return b""
-    return ffi.buffer(ptr, length)[:]
+    return bytes(ffi.buffer(ptr, length))
 
 
 def read_ulong(ptr: Any) -> int:
