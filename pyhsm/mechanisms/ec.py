@@ -38,7 +38,7 @@ from pyhsm.mechanisms.registry import (
     Template,
     register,
 )
-from pyhsm.objects.keys import CURVES, der_octet_string
+from pyhsm.objects.keys import curve_for_params, der_octet_string, der_tlv
 
 MIN_BITS, MAX_BITS = 256, 521
 EC_FLAGS = ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_UNCOMPRESS
@@ -53,41 +53,11 @@ KDF_HASHES = {
 
 
 # ---- encodings --------------------------------------------------------------------------------------------------
-def _der_tlv(data: bytes) -> tuple[int, bytes] | None:
-    """(tag, contents) when `data` is exactly one DER TLV with a definite length, else None."""
-    if len(data) < 2:
-        return None
-    tag, first = data[0], data[1]
-    if first < 0x80:
-        length, start = first, 2
-    else:
-        size = first & 0x7F
-        if not 1 <= size <= 4 or len(data) < 2 + size:
-            return None
-        length, start = int.from_bytes(data[2:2 + size], "big"), 2 + size
-    if start + length != len(data):
-        return None
-    return tag, data[start:]
-
-
-def curve_for_params(params: Any) -> ec.EllipticCurve:
-    """CKA_EC_PARAMS -> curve: an unknown named curve (or explicit parameters) is CKR_CURVE_NOT_SUPPORTED,
-    something that is not a DER ECParameters at all is CKR_DOMAIN_PARAMS_INVALID."""
-    params = bytes(params)
-    curve = CURVES.get(params)
-    if curve is not None:
-        return curve
-    tlv = _der_tlv(params)
-    if tlv is None or tlv[0] not in (0x06, 0x30, 0x05, 0x13) or (tlv[0] == 0x06 and not tlv[1]):
-        raise CKRError(ck.CKR_DOMAIN_PARAMS_INVALID, "CKA_EC_PARAMS is not a DER ECParameters")
-    raise CKRError(ck.CKR_CURVE_NOT_SUPPORTED)
-
-
 def point_bytes(encoded: bytes, curve: ec.EllipticCurve) -> bytes:
     """The X9.62 point inside a DER OCTET STRING, or the raw point itself."""
     raw_len = 1 + 2 * order_len(curve)
     if len(encoded) != raw_len:
-        tlv = _der_tlv(encoded)
+        tlv = der_tlv(encoded)
         if tlv is not None and tlv[0] == 0x04:
             return tlv[1]
     return encoded

@@ -26,11 +26,34 @@ CURVES: dict[bytes, ec.EllipticCurve] = {
 CURVE_PARAMS = {type(curve): params for params, curve in CURVES.items()}
 
 
-def curve_for(ec_params: bytes) -> ec.EllipticCurve:
-    curve = CURVES.get(bytes(ec_params))
-    if curve is None:
-        raise CKRError(ck.CKR_CURVE_NOT_SUPPORTED, "unsupported or malformed CKA_EC_PARAMS")
-    return curve
+def der_tlv(data: bytes) -> tuple[int, bytes] | None:
+    """(tag, contents) when `data` is exactly one DER TLV with a definite length, else None."""
+    if len(data) < 2:
+        return None
+    tag, first = data[0], data[1]
+    if first < 0x80:
+        length, start = first, 2
+    else:
+        size = first & 0x7F
+        if not 1 <= size <= 4 or len(data) < 2 + size:
+            return None
+        length, start = int.from_bytes(data[2:2 + size], "big"), 2 + size
+    if start + length != len(data):
+        return None
+    return tag, data[start:]
+
+
+def curve_for_params(params: bytes) -> ec.EllipticCurve:
+    """CKA_EC_PARAMS -> curve: an unknown named curve (or explicit parameters) is CKR_CURVE_NOT_SUPPORTED,
+    something that is not a DER ECParameters at all is CKR_DOMAIN_PARAMS_INVALID."""
+    params = bytes(params)
+    curve = CURVES.get(params)
+    if curve is not None:
+        return curve
+    tlv = der_tlv(params)
+    if tlv is None or tlv[0] not in (0x06, 0x30, 0x05, 0x13) or (tlv[0] == 0x06 and not tlv[1]):
+        raise CKRError(ck.CKR_DOMAIN_PARAMS_INVALID, "CKA_EC_PARAMS is not a DER ECParameters")
+    raise CKRError(ck.CKR_CURVE_NOT_SUPPORTED)
 
 
 def der_octet_string(data: bytes) -> bytes:
@@ -73,7 +96,7 @@ def complete_key_material(attrs: dict[int, Any]) -> None:
     elif key_type == ck.CKK_RSA and object_class == ck.CKO_PRIVATE_KEY:
         _complete_rsa_private(attrs)
     elif key_type == ck.CKK_EC and object_class == ck.CKO_PRIVATE_KEY:
-        curve = curve_for(attrs[ck.CKA_EC_PARAMS])
+        curve = curve_for_params(attrs[ck.CKA_EC_PARAMS])
         try:
             key = ec.derive_private_key(_int(attrs[ck.CKA_VALUE]), curve)
         except ValueError:
@@ -82,7 +105,7 @@ def complete_key_material(attrs: dict[int, Any]) -> None:
                                               serialization.PublicFormat.UncompressedPoint)
         attrs[ck.CKA_EC_POINT] = der_octet_string(point)
     elif key_type == ck.CKK_EC and object_class == ck.CKO_PUBLIC_KEY:
-        curve_for(attrs[ck.CKA_EC_PARAMS])
+        curve_for_params(attrs[ck.CKA_EC_PARAMS])
 
 
 def _complete_rsa_private(attrs: dict[int, Any]) -> None:
@@ -116,7 +139,7 @@ def private_key_to_pkcs8(attrs: Mapping[int, Any]) -> bytes:
             public,
         ).private_key()
     elif key_type == ck.CKK_EC:
-        key = ec.derive_private_key(_int(attrs[ck.CKA_VALUE]), curve_for(attrs[ck.CKA_EC_PARAMS]))
+        key = ec.derive_private_key(_int(attrs[ck.CKA_VALUE]), curve_for_params(attrs[ck.CKA_EC_PARAMS]))
     else:
         raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE)
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
