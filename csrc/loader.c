@@ -137,8 +137,8 @@ static int same_python(void) {
     snprintf(expected, sizeof expected, "%d.%d.", PY_MAJOR_VERSION, PY_MINOR_VERSION);
     const char *running = py.GetVersion();
     if (strncmp(running, expected, strlen(expected)) == 0) return 1;
-    fprintf(stderr, "pyhsm: this process runs Python %.10s but pyhsm was built for %d.%d; refusing to load\n",
-            running, PY_MAJOR_VERSION, PY_MINOR_VERSION);
+    fprintf(stderr, "pyhsm: this process runs Python %.*s but pyhsm was built for %d.%d; refusing to load\n",
+            (int)strcspn(running, " "), running, PY_MAJOR_VERSION, PY_MINOR_VERSION);
     return 0;
 }
 
