@@ -16,8 +16,8 @@ def _other_python() -> str | None:
     candidates = [shutil.which(f"python3.{minor}") for minor in range(8, 15)]
     candidates += glob.glob("/root/.pyenv/versions/3.*/bin/python3")
     for path in filter(None, candidates):
-        version = subprocess.run([path, "-c", "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"],
-                                 capture_output=True, text=True).stdout.strip()
+        probe = "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"
+        version = subprocess.run([path, "-c", probe], capture_output=True, text=True).stdout.strip()
         if version and version != mine:
             return path
     return None

@@ -1,7 +1,7 @@
 /*
  * A minimal non-Python PKCS#11 host: dlopen(RTLD_LOCAL) + C_GetFunctionList, then one scenario per subcommand.
  * Every check prints "ok <name>" or "FAIL <name>: got 0x.. want 0x.." and the exit status counts failures.
- * Usage: host MODULE SUBCOMMAND [PIN LABEL]
+ * Usage: host MODULE SUBCOMMAND [PIN KEY-LABEL TOKEN-LABEL]
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -140,15 +140,20 @@ static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_ULONG cls, const char *labe
     return n == 1 ? h : 0;
 }
 
+static const char *token_label; /* the token to use: sign/fork take its label */
+
 static CK_SLOT_ID token_slot(void) {
-    CK_SLOT_ID slots[64];
-    CK_ULONG n = 64;
+    CK_SLOT_ID slots[256];
+    CK_ULONG n = 256;
+    char padded[32];
+    memset(padded, ' ', sizeof padded);
+    memcpy(padded, token_label, strnlen(token_label, sizeof padded));
     f->C_GetSlotList(1, slots, &n);
     for (CK_ULONG i = 0; i < n; i++) {
         CK_TOKEN_INFO ti;
-        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && (ti.flags & 0x400)) return slots[i];
+        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, padded, sizeof padded)) return slots[i];
     }
-    return 0;
+    return (CK_SLOT_ID)-1;
 }
 
 /* Login, find the RSA key pair by label, sign with the length convention, verify, and the error codes around it. */
@@ -247,7 +252,8 @@ static int cmd_fork(const char *pin, const char *label, int rounds) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODULE info|table|interface|lifecycle|sign|fork [PIN LABEL]\n", argv[0]);
+        fprintf(stderr, "usage: %s MODULE info|table|interface|lifecycle|sign|fork [PIN KEY-LABEL TOKEN-LABEL]\n",
+                argv[0]);
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -259,13 +265,14 @@ int main(int argc, char **argv) {
     CK_RV (*get_list)(CK_FUNCTION_LIST **) = dlsym(module, "C_GetFunctionList");
     if (!get_list || get_list(&f) != CKR_OK) return 2;
     const char *cmd = argv[2];
+    token_label = argc == 6 ? argv[5] : "";
     int rc;
     if (!strcmp(cmd, "info")) rc = cmd_info();
     else if (!strcmp(cmd, "table")) rc = cmd_table();
     else if (!strcmp(cmd, "interface")) rc = cmd_interface(module);
     else if (!strcmp(cmd, "lifecycle")) rc = cmd_lifecycle();
-    else if (!strcmp(cmd, "sign") && argc == 5) rc = cmd_sign(argv[3], argv[4]);
-    else if (!strcmp(cmd, "fork") && argc == 5) rc = cmd_fork(argv[3], argv[4], 50);
+    else if (!strcmp(cmd, "sign") && argc == 6) rc = cmd_sign(argv[3], argv[4]);
+    else if (!strcmp(cmd, "fork") && argc == 6) rc = cmd_fork(argv[3], argv[4], 50);
     else return 2;
     printf(rc ? "FAILED %d\n" : "ALL OK\n", rc);
     return rc ? 1 : 0;
