@@ -6,7 +6,7 @@ change bumps a sequence number so other processes catch up incrementally (`chang
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
 
@@ -25,5 +25,3 @@ class TokenStore(Protocol):
     def transaction(self) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
 
-
-__all__ = ["ObjectAttrs", "TokenStore", "Iterator"]
