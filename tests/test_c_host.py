@@ -66,3 +66,11 @@ def test_login_sign_verify_with_length_convention_and_error_codes(host: Path, rs
 def test_forked_children_reinitialise_and_sign_with_a_busy_thread_in_the_parent(host: Path, rsa_token: str) -> None:
     out = run(host, "fork", USER_PIN, rsa_token, TOKEN)
     assert "ok child C_Sign" in out and "ok every child re-initialised and worked" in out
+
+
+def test_always_authenticate_key_needs_a_context_specific_login_per_operation(host: Path, rsa_token: str) -> None:
+    subprocess.run(["pkcs11-tool", "--module", module_path(), "--token-label", TOKEN, "--login", "--pin", USER_PIN,
+                    "--keypairgen", "--key-type", "rsa:2048", "--label", "always-auth", "--always-auth"],
+                   check=True, capture_output=True, timeout=120)
+    out = run(host, "always-auth", USER_PIN, "always-auth", TOKEN)
+    assert "ok C_Sign after context login" in out and "ok next operation needs a new context login" in out

@@ -204,6 +204,35 @@ static int cmd_sign(const char *pin, const char *label) {
     return failures;
 }
 
+/* CKA_ALWAYS_AUTHENTICATE: each signing operation needs its own CKU_CONTEXT_SPECIFIC login. */
+static int cmd_always_auth(const char *pin, const char *label) {
+    expect("C_Initialize", f->C_Initialize(NULL), CKR_OK);
+    CK_SESSION_HANDLE s;
+    f->C_OpenSession(token_slot(), CKF_SERIAL_SESSION, NULL, NULL, &s);
+    expect("context login before user login", f->C_Login(s, 2, (CK_UTF8CHAR_PTR)pin, strlen(pin)),
+           CKR_USER_NOT_LOGGED_IN);
+    expect("C_Login", f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CK_OBJECT_HANDLE priv = find(s, CKO_PRIVATE_KEY, label);
+    check("found key", priv != 0);
+    CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+    CK_BYTE data[] = "x", sig[512];
+    CK_ULONG len = sizeof sig;
+    expect("context login without an operation", f->C_Login(s, 2, (CK_UTF8CHAR_PTR)pin, strlen(pin)),
+           CKR_OPERATION_NOT_INITIALIZED);
+    expect("C_SignInit", f->C_SignInit(s, &m, priv), CKR_OK);
+    expect("C_Sign without context login", f->C_Sign(s, data, 1, sig, &len), CKR_USER_NOT_LOGGED_IN);
+    expect("C_SignInit again", f->C_SignInit(s, &m, priv), CKR_OK);
+    expect("context login wrong PIN", f->C_Login(s, 2, (CK_UTF8CHAR_PTR) "wrong-pin", 9), 0xA0UL);
+    expect("context login", f->C_Login(s, 2, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    len = sizeof sig;
+    expect("C_Sign after context login", f->C_Sign(s, data, 1, sig, &len), CKR_OK);
+    expect("C_SignInit third", f->C_SignInit(s, &m, priv), CKR_OK);
+    len = sizeof sig;
+    expect("next operation needs a new context login", f->C_Sign(s, data, 1, sig, &len), CKR_USER_NOT_LOGGED_IN);
+    f->C_Finalize(NULL);
+    return failures;
+}
+
 static volatile int stop;
 static void *busy(void *arg) {
     CK_INFO info;
@@ -252,7 +281,7 @@ static int cmd_fork(const char *pin, const char *label, int rounds) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s MODULE info|table|interface|lifecycle|sign|fork [PIN KEY-LABEL TOKEN-LABEL]\n",
+        fprintf(stderr, "usage: %s MODULE info|table|interface|lifecycle|sign|always-auth|fork [PIN KEY-LABEL TOKEN-LABEL]\n",
                 argv[0]);
         return 2;
     }
@@ -272,6 +301,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "interface")) rc = cmd_interface(module);
     else if (!strcmp(cmd, "lifecycle")) rc = cmd_lifecycle();
     else if (!strcmp(cmd, "sign") && argc == 6) rc = cmd_sign(argv[3], argv[4]);
+    else if (!strcmp(cmd, "always-auth") && argc == 6) rc = cmd_always_auth(argv[3], argv[4]);
     else if (!strcmp(cmd, "fork") && argc == 6) rc = cmd_fork(argv[3], argv[4], 50);
     else return 2;
     printf(rc ? "FAILED %d\n" : "ALL OK\n", rc);
