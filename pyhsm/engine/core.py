@@ -183,8 +183,7 @@ class EngineCore:
     def _drop_session(self, session: Session) -> None:
         self._sessions.pop(session.handle, None)
         token = session.token
-        for handle in [h for h, o in token.session_objects.items() if o.owner_session == session.handle]:
-            del token.session_objects[handle]
+        token.drop_session_objects(lambda o: o.owner_session == session.handle)
         if not any(s.token is token for s in self._sessions.values()):
             token.logout_state()  # the login belongs to the application's sessions: gone with the last one
 
@@ -224,8 +223,7 @@ class EngineCore:
             if token.user is None:
                 raise CKRError(ck.CKR_USER_NOT_LOGGED_IN)
             # Section 5.6: private session objects of the application are destroyed at logout.
-            for obj_handle in [h for h, o in token.session_objects.items() if o.is_private]:
-                del token.session_objects[obj_handle]
+            token.drop_session_objects(lambda o: o.is_private)
             token.logout_state()
 
     def init_pin(self, handle: int, pin: bytes) -> None:

@@ -63,7 +63,7 @@ class ObjectFunctions(EngineCore):
         if attrs.get(ck.CKA_TOKEN):
             return session.token.add_token_object(attrs)
         obj = P11Object(next_session_object_handle(), attrs, owner_session=session.handle)
-        session.token.session_objects[obj.handle] = obj
+        session.token.add_session_object(obj)
         return obj
 
     # ---- C_CreateObject / C_CopyObject / C_DestroyObject ----------------------------------------------
@@ -104,7 +104,7 @@ class ObjectFunctions(EngineCore):
         if obj.is_token:
             session.token.destroy_token_object(obj)
         else:
-            session.token.session_objects.pop(obj.handle, None)
+            session.token.drop_session_objects(lambda o: o is obj)
 
     def get_object_size(self, handle: int, obj_handle: int) -> int:
         session = self.session(handle)
@@ -140,6 +140,7 @@ class ObjectFunctions(EngineCore):
             session.token.update_token_object(obj, obj.attrs | changes)
         else:
             obj.replace_attrs(obj.attrs | changes)
+            session.token.changed()
 
     # ---- search --------------------------------------------------------------------------------------------
     def find_objects_init(self, handle: int, template: RawTemplate) -> None:
@@ -148,7 +149,7 @@ class ObjectFunctions(EngineCore):
         token = session.token
         with token.lock:
             token.sync()
-            found = [o.handle for o in token.all_objects() if self._visible(session, o) and o.matches(criteria)]
+            found = [o.handle for o in token.candidates(criteria) if self._visible(session, o) and o.matches(criteria)]
         found.reverse()  # popped from the end, so the caller sees them in store order
         session.start(Operation(OpKind.FIND, found))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from pyhsm import constants as ck
@@ -56,6 +56,7 @@ class Token:
         self.token_key: TokenKey | None = None
         self.objects: dict[int, P11Object] = {}  # token objects by handle (= store row id)
         self.session_objects: dict[int, P11Object] = {}
+        self._by_label: dict[bytes, list[P11Object]] | None = None  # rebuilt lazily after any change
         self._seq = 0
         self._meta: dict[str, bytes] = {}
         self.reload()
@@ -65,6 +66,7 @@ class Token:
         with self.lock:
             self._meta = self.store.all_meta()
             self.objects.clear()
+            self.changed()
             self._seq, changes = self.store.changes_since(0)
             self._apply(changes)
 
@@ -78,6 +80,8 @@ class Token:
             self._apply(changes)
 
     def _apply(self, changes: Mapping[int, Mapping[int, bytes] | None]) -> None:
+        if changes:
+            self.changed()
         for oid, raw in changes.items():
             if raw is None:
                 self.objects.pop(oid, None)
@@ -230,6 +234,31 @@ class Token:
         yield from self.objects.values()
         yield from self.session_objects.values()
 
+    def changed(self) -> None:
+        """Every change to the set of objects or their attributes goes through here: the find index is stale."""
+        self._by_label = None
+
+    def candidates(self, criteria: Mapping[int, Any]) -> Iterable[P11Object]:
+        """Objects that may match a find template: by label through the index (clients mostly find by label)."""
+        label = criteria.get(ck.CKA_LABEL)
+        if label is None:
+            return list(self.all_objects())
+        if self._by_label is None:
+            index: dict[bytes, list[P11Object]] = {}
+            for obj in self.all_objects():
+                index.setdefault(obj.attrs.get(ck.CKA_LABEL, b""), []).append(obj)
+            self._by_label = index
+        return self._by_label.get(label, [])
+
+    def add_session_object(self, obj: P11Object) -> None:
+        self.session_objects[obj.handle] = obj
+        self.changed()
+
+    def drop_session_objects(self, doomed: Callable[[P11Object], bool]) -> None:
+        for handle in [h for h, o in self.session_objects.items() if doomed(o)]:
+            del self.session_objects[handle]
+        self.changed()
+
     def get(self, handle: int) -> P11Object | None:
         return self.objects.get(handle) or self.session_objects.get(handle)
 
@@ -270,6 +299,7 @@ class Token:
             oid = self.store.insert_object(encoded)
             # Keep only the sealed form in memory; plaintext comes back through unseal() when a key is used.
             obj = self.objects[oid] = P11Object(oid, self._decode_stored(encoded))
+            self.changed()
             return obj
 
     def update_token_object(self, obj: P11Object, attrs: dict[int, Any]) -> None:
@@ -277,11 +307,13 @@ class Token:
             encoded = self.store_encode(attrs, obj.schema.sensitive)
             self.store.update_object(obj.handle, encoded)
             obj.replace_attrs(self._decode_stored(encoded))
+            self.changed()
 
     def destroy_token_object(self, obj: P11Object) -> None:
         with self.lock:
             self.store.delete_object(obj.handle)
             self.objects.pop(obj.handle, None)
+            self.changed()
 
 
 # Sealed values are stored under their attribute type with this bit set; no real attribute uses it.
