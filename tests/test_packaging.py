@@ -32,3 +32,13 @@ def test_wheel_installs_in_a_fresh_venv_and_the_module_answers_a_c_host(tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.rstrip().endswith("ALL OK")
     assert os.stat(module).st_size > 0
+
+    # The same wheel where `cryptography` is missing: a clean refusal, not a crash and never CKR_OK.
+    broken = tmp_path / "broken"
+    subprocess.run([sys.executable, "-m", "venv", str(broken)], check=True)
+    subprocess.run([str(broken / "bin" / "pip"), "install", "-q", "--no-deps", str(wheel), "cffi"], check=True,
+                   timeout=600)
+    broken_module = str(next((broken / "lib").glob("python3.*/site-packages/pyhsm/libpyhsm.so")))
+    result = subprocess.run([str(host), broken_module, "info"], capture_output=True, text=True, env=env, timeout=120)
+    assert "FAIL C_Initialize: got 0x5 want 0x0" in result.stdout
+    assert "the cryptography package is not importable" in result.stderr
