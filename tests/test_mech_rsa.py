@@ -122,3 +122,20 @@ def test_imported_private_key_signs_like_the_original(session) -> None:
     })
     sig = priv.sign(b"imported", mechanism=Mechanism.SHA256_RSA_PKCS)
     key.public_key().verify(sig, b"imported", padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_oaep_wraps_an_aes_key_that_unwraps_to_the_same_value(session, keypair) -> None:
+    pub, priv = keypair
+    secret = bytes(range(32))
+    aes = session.create_object({Attribute.CLASS: pkcs11.ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES,
+                                 Attribute.VALUE: secret, Attribute.EXTRACTABLE: True})
+    params = (Mechanism.SHA256, MGF.SHA256, None)
+    wrapped = pub.wrap_key(aes, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=params)
+    assert len(wrapped) == 256
+    plain = priv.decrypt(wrapped, mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=params)
+    assert plain == secret
+    unwrapped = priv.unwrap_key(pkcs11.ObjectClass.SECRET_KEY, KeyType.AES, wrapped,
+                                mechanism=Mechanism.RSA_PKCS_OAEP, mechanism_param=params,
+                                template={Attribute.SENSITIVE: False, Attribute.EXTRACTABLE: True})
+    assert unwrapped[Attribute.VALUE] == secret
+    assert unwrapped[Attribute.LOCAL] is False and unwrapped[Attribute.ALWAYS_SENSITIVE] is False
