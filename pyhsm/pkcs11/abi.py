@@ -54,6 +54,12 @@ def after_fork_child() -> None:
     engine.reset_after_fork()
 
 
+def _mechanism(session: int, mechanism: Any) -> tuple[int, Any]:
+    """The session is checked first, so a bad handle is reported before a bad mechanism."""
+    engine.session(session)
+    return read_mechanism(mechanism)
+
+
 def _version(field: Any, version: tuple[int, int]) -> None:
     field.major, field.minor = version
 
@@ -296,8 +302,7 @@ def C_FindObjectsFinal(session: int) -> None:
 # ---- cryptographic operations (sections 5.8–5.13) ---------------------------------------------------------
 def _init(kind: OpKind) -> Callable[[int, Any, int], None]:
     def init(session: int, mechanism: Any, key: int) -> None:
-        engine.session(session)
-        ckm, param = read_mechanism(mechanism)
+        ckm, param = _mechanism(session, mechanism)
         engine.crypto_init(kind, session, ckm, param, key)
 
     return init
@@ -351,8 +356,7 @@ c_function(_final(OpKind.DIGEST), "C_DigestFinal")
 
 @c_function
 def C_DigestInit(session: int, mechanism: Any) -> None:
-    engine.session(session)
-    ckm, param = read_mechanism(mechanism)
+    ckm, param = _mechanism(session, mechanism)
     engine.digest_init(session, ckm, param)
 
 
@@ -370,8 +374,7 @@ def C_VerifyFinal(session: int, signature: Any, signature_len: int) -> None:
 @c_function
 def C_GenerateKey(session: int, mechanism: Any, template: Any, count: int, key_ptr: Any) -> None:
     require(key_ptr, "phKey")
-    engine.session(session)
-    ckm, param = read_mechanism(mechanism)
+    ckm, param = _mechanism(session, mechanism)
     write_ulong(key_ptr, engine.generate_key(session, ckm, param, read_template(template, count)))
 
 
@@ -380,8 +383,7 @@ def C_GenerateKeyPair(session: int, mechanism: Any, pub_template: Any, pub_count
                       priv_count: int, pub_ptr: Any, priv_ptr: Any) -> None:
     require(pub_ptr, "phPublicKey")
     require(priv_ptr, "phPrivateKey")
-    engine.session(session)
-    ckm, param = read_mechanism(mechanism)
+    ckm, param = _mechanism(session, mechanism)
     public, private = engine.generate_key_pair(session, ckm, param, read_template(pub_template, pub_count),
                                                read_template(priv_template, priv_count))
     write_ulong(pub_ptr, public)
@@ -391,8 +393,7 @@ def C_GenerateKeyPair(session: int, mechanism: Any, pub_template: Any, pub_count
 @c_function
 def C_WrapKey(session: int, mechanism: Any, wrapping_key: int, key: int, out: Any, out_len: Any) -> int:
     require(out_len, "pulWrappedKeyLen")
-    engine.session(session)
-    ckm, param = read_mechanism(mechanism)
+    ckm, param = _mechanism(session, mechanism)
     return deliver_bytes(out, out_len, engine.wrap_key(session, ckm, param, wrapping_key, key))
 
 
@@ -400,8 +401,7 @@ def C_WrapKey(session: int, mechanism: Any, wrapping_key: int, key: int, out: An
 def C_UnwrapKey(session: int, mechanism: Any, unwrapping_key: int, wrapped: Any, wrapped_len: int,
                 template: Any, count: int, key_ptr: Any) -> None:
     require(key_ptr, "phKey")
-    engine.session(session)
-    ckm, param = read_mechanism(mechanism)
+    ckm, param = _mechanism(session, mechanism)
     handle = engine.unwrap_key(session, ckm, param, unwrapping_key, read_bytes(wrapped, wrapped_len, "pWrappedKey"),
                                read_template(template, count))
     write_ulong(key_ptr, handle)
@@ -410,8 +410,7 @@ def C_UnwrapKey(session: int, mechanism: Any, unwrapping_key: int, wrapped: Any,
 @c_function
 def C_DeriveKey(session: int, mechanism: Any, base_key: int, template: Any, count: int, key_ptr: Any) -> None:
     require(key_ptr, "phKey")
-    engine.session(session)
-    ckm, param = read_mechanism(mechanism)
+    ckm, param = _mechanism(session, mechanism)
     write_ulong(key_ptr, engine.derive_key(session, ckm, param, base_key, read_template(template, count)))
 
 
