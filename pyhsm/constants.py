@@ -219,6 +219,10 @@ CKK_SHA224_HMAC = 0x2E
 CKK_EC_EDWARDS = 0x40
 CKK_EC_MONTGOMERY = 0x41
 CKK_HKDF = 0x42
+CKK_SHA3_224_HMAC = 0x36
+CKK_SHA3_256_HMAC = 0x37
+CKK_SHA3_384_HMAC = 0x38
+CKK_SHA3_512_HMAC = 0x39
 CKK_VENDOR_DEFINED = 0x80000000
 
 # ---- certificate types ---------------------------------------------------------------

@@ -14,14 +14,6 @@ from pyhsm.objects.classes import schema_for
 from pyhsm.objects.keys import complete_key_material, private_key_from_pkcs8, private_key_to_pkcs8
 from pyhsm.objects.schema import How
 
-# The key type each generation mechanism makes (templates may repeat it, but must agree).
-GENERATES = {
-    ck.CKM_RSA_PKCS_KEY_PAIR_GEN: ck.CKK_RSA,
-    ck.CKM_EC_KEY_PAIR_GEN: ck.CKK_EC,
-    ck.CKM_AES_KEY_GEN: ck.CKK_AES,
-    ck.CKM_GENERIC_SECRET_KEY_GEN: ck.CKK_GENERIC_SECRET,
-}
-
 
 def _fixed(values: dict[int, Any], attr_type: int, value: int) -> None:
     if values.setdefault(attr_type, value) != value:
@@ -44,7 +36,9 @@ def _sensitivity(attrs: dict[int, Any], generated: bool, base: dict[int, Any] | 
 class KeyFunctions(CryptoFunctions):
     def _gen_mechanism(self, mechanism: int, flag: int, param: MechanismParam) -> tuple[registry.Mechanism, int]:
         mech = self._mechanism(mechanism, flag, param)
-        return mech, GENERATES[mechanism]
+        if mech.generates is None:
+            raise CKRError(ck.CKR_MECHANISM_INVALID)
+        return mech, mech.generates
 
     def generate_key(self, handle: int, mechanism: int, param: MechanismParam, template: RawTemplate) -> int:
         session = self.session(handle)

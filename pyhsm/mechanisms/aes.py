@@ -63,6 +63,7 @@ class AesKeyGen(Mechanism):
     """{CKA_VALUE: CKA_VALUE_LEN random bytes}."""
 
     ckm = ck.CKM_AES_KEY_GEN
+    generates = ck.CKK_AES
     info = MechanismInfo(16, 32, ck.CKF_GENERATE)
 
     def generate_key(self, template: Template) -> Template:

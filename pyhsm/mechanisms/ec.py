@@ -143,6 +143,7 @@ class EcKeyPairGen(Mechanism):
     """Public: CKA_EC_PARAMS, CKA_EC_POINT; private: CKA_EC_PARAMS, CKA_VALUE, CKA_EC_POINT."""
 
     ckm = ck.CKM_EC_KEY_PAIR_GEN
+    generates = ck.CKK_EC
     info = MechanismInfo(MIN_BITS, MAX_BITS, ck.CKF_GENERATE_KEY_PAIR | EC_FLAGS)
 
     def generate_key_pair(self, public: Template, private: Template) -> tuple[Template, Template]:

@@ -309,6 +309,7 @@ class GenericSecretKeyGen(Mechanism):
     """CKA_VALUE_LEN bytes of randomness. Key sizes are reported in bits, as the spec defines for this mechanism."""
 
     ckm = ck.CKM_GENERIC_SECRET_KEY_GEN
+    generates = ck.CKK_GENERIC_SECRET
     info = MechanismInfo(8, GENERIC_SECRET_MAX_BYTES * 8, ck.CKF_GENERATE)
 
     def generate_key(self, template: Template) -> Template:

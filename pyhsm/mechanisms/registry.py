@@ -70,6 +70,7 @@ class Mechanism:
     info: MechanismInfo
     key_types: frozenset[int] = frozenset()
     param_kind: ParamKind = ParamKind.NONE
+    generates: int | None = None  # the CKK_* a KEY_GEN / KEY_PAIR_GEN mechanism makes
 
     def check_param(self, param: MechanismParam) -> None:
         if self.param_kind is ParamKind.NONE and param not in (None, b""):

@@ -82,6 +82,7 @@ class RsaPkcsKeyPairGen(Mechanism):
     """Public: CKA_MODULUS, CKA_PUBLIC_EXPONENT, CKA_MODULUS_BITS; private: n, e, d, p, q, dP, dQ, qInv."""
 
     ckm = ck.CKM_RSA_PKCS_KEY_PAIR_GEN
+    generates = ck.CKK_RSA
     info = MechanismInfo(GEN_MIN_BITS, GEN_MAX_BITS, ck.CKF_GENERATE_KEY_PAIR)
 
     def generate_key_pair(self, public: Template, private: Template) -> tuple[Template, Template]:

@@ -140,6 +140,7 @@ EC_PRIVATE = [
     # Not in the specification's table: clients (libp11, Java) read the public point from the private key.
     Attr(ck.CKA_EC_POINT, rule=R.TOKEN_SUPPLIED),
 ]
+# Edwards (Ed25519/Ed448) and Montgomery (X25519/X448) keys have the EC tables' layout (v3.0 2.3.6-2.3.9).
 
 SECRET_VALUE = [
     Attr(ck.CKA_VALUE, rule=R.KEY_MATERIAL, sensitive=True),
@@ -153,6 +154,13 @@ SCHEMAS: dict[tuple[int, int | None], ObjectSchema] = {
     (ck.CKO_PRIVATE_KEY, ck.CKK_RSA): ObjectSchema("RSA private key", STORAGE, KEY, PRIVATE_KEY, RSA_PRIVATE),
     (ck.CKO_PUBLIC_KEY, ck.CKK_EC): ObjectSchema("EC public key", STORAGE, KEY, PUBLIC_KEY, EC_PUBLIC),
     (ck.CKO_PRIVATE_KEY, ck.CKK_EC): ObjectSchema("EC private key", STORAGE, KEY, PRIVATE_KEY, EC_PRIVATE),
+    (ck.CKO_PUBLIC_KEY, ck.CKK_EC_EDWARDS): ObjectSchema("Edwards public key", STORAGE, KEY, PUBLIC_KEY, EC_PUBLIC),
+    (ck.CKO_PRIVATE_KEY, ck.CKK_EC_EDWARDS): ObjectSchema("Edwards private key", STORAGE, KEY, PRIVATE_KEY,
+                                                          EC_PRIVATE),
+    (ck.CKO_PUBLIC_KEY, ck.CKK_EC_MONTGOMERY): ObjectSchema("Montgomery public key", STORAGE, KEY, PUBLIC_KEY,
+                                                            EC_PUBLIC),
+    (ck.CKO_PRIVATE_KEY, ck.CKK_EC_MONTGOMERY): ObjectSchema("Montgomery private key", STORAGE, KEY, PRIVATE_KEY,
+                                                             EC_PRIVATE),
     **{
         (ck.CKO_SECRET_KEY, key_type): ObjectSchema(name, STORAGE, KEY, SECRET_KEY, SECRET_VALUE)
         for key_type, name in (
@@ -163,6 +171,12 @@ SCHEMAS: dict[tuple[int, int | None], ObjectSchema] = {
             (ck.CKK_SHA256_HMAC, "SHA-256 HMAC key"),
             (ck.CKK_SHA384_HMAC, "SHA-384 HMAC key"),
             (ck.CKK_SHA512_HMAC, "SHA-512 HMAC key"),
+            (ck.CKK_SHA3_224_HMAC, "SHA3-224 HMAC key"),
+            (ck.CKK_SHA3_256_HMAC, "SHA3-256 HMAC key"),
+            (ck.CKK_SHA3_384_HMAC, "SHA3-384 HMAC key"),
+            (ck.CKK_SHA3_512_HMAC, "SHA3-512 HMAC key"),
+            (ck.CKK_DES3, "DES3 key"),
+            (ck.CKK_HKDF, "HKDF key"),
         )
     },
 }
