@@ -49,8 +49,13 @@ def raises_rv(rv: int) -> Iterator[None]:
 
 
 def generated_header_path(directory: Path) -> Path:
-    """Write pyhsm_gen.h (the C declarations our C code includes) into `directory` and return it."""
+    """Write pyhsm_gen.h (the C declarations our C code includes) and ck_constants.h (every CK*_ constant of
+    pyhsm.constants, so C tests never restate a number by hand) into `directory` and return it."""
+    from pyhsm import constants
     from pyhsm.pkcs11.cdefs import generated_header
 
     (directory / "pyhsm_gen.h").write_text(generated_header())
+    defines = [f"#define {name} 0x{value:X}UL" for name, value in sorted(vars(constants).items())
+               if name.startswith("CK") and isinstance(value, int) and not isinstance(value, bool) and value >= 0]
+    (directory / "ck_constants.h").write_text("\n".join(defines) + "\n")
     return directory

@@ -85,3 +85,19 @@ def test_so_init_pin_resets_a_locked_user_pin(token) -> None:
 def test_pin_shorter_than_minimum_is_pin_len_range(token) -> None:
     with token.open(rw=True, user_pin=USER_PIN) as s, pytest.raises(pkcs11.exceptions.PinLenRange):
         s.set_pin(USER_PIN, "abc")
+
+
+def test_so_pin_locks_after_ten_failures_with_the_same_flags(token) -> None:
+    for attempt in range(10):
+        flags = token.slot.get_token().flags
+        if attempt == 1:
+            assert flags & TokenFlag.SO_PIN_COUNT_LOW
+        if attempt == 9:
+            assert flags & TokenFlag.SO_PIN_FINAL_TRY
+        with pytest.raises((pkcs11.exceptions.PinIncorrect, pkcs11.exceptions.PinLocked)):
+            token.open(rw=True, so_pin="not-the-so-pin")
+    assert token.slot.get_token().flags & TokenFlag.SO_PIN_LOCKED
+    with pytest.raises(pkcs11.exceptions.PinLocked):
+        token.open(rw=True, so_pin=SO_PIN)
+    with token.open(user_pin=USER_PIN):  # the user's PIN has its own counter
+        pass

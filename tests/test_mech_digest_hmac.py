@@ -38,3 +38,11 @@ def test_generic_secret_generation_honours_value_len(session) -> None:
 def test_random_has_the_requested_length(session) -> None:
     assert len(session.generate_random(256)) == 32
     assert session.generate_random(256) != session.generate_random(256)
+
+
+def test_digest_key_digests_a_sensitive_key_without_revealing_it(session) -> None:
+    secret = b"s" * 32
+    key = session.create_object({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES,
+                                 Attribute.VALUE: secret, Attribute.SENSITIVE: True})
+    assert session.digest(key, mechanism=Mechanism.SHA256) == hashlib.sha256(secret).digest()
+    assert session.digest((b"prefix", key), mechanism=Mechanism.SHA256) == hashlib.sha256(b"prefix" + secret).digest()

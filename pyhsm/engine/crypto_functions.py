@@ -90,6 +90,19 @@ class CryptoFunctions(ObjectFunctions):
         with session.lock:
             session.consume(kind, Stage.MULTI, lambda op: op.impl.update(data), ends=False)
 
+    def digest_key(self, handle: int, key_handle: int) -> None:
+        """C_DigestKey: continue a digest with a secret key's value, which never leaves the token."""
+        session = self.session(handle)
+
+        def absorb_key(op: Operation) -> None:  # any error here ends the digest, as for DigestUpdate
+            key = self.object(session, key_handle, ck.CKR_KEY_HANDLE_INVALID)
+            if key.object_class != ck.CKO_SECRET_KEY:
+                raise CKRError(ck.CKR_KEY_INDIGESTIBLE, "only secret keys can be digested")
+            op.impl.update(bytes(session.token.unseal(key).attrs[ck.CKA_VALUE]))
+
+        with session.lock:
+            session.consume(OpKind.DIGEST, Stage.MULTI, absorb_key, ends=False)
+
     # ---- verification -------------------------------------------------------------------------------------
     def verify(self, handle: int, data: bytes, signature: bytes) -> None:
         session = self.session(handle)

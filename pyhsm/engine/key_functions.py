@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from pyhsm import constants as ck
 from pyhsm.engine.crypto_functions import CryptoFunctions
 from pyhsm.engine.object_functions import RawTemplate, decode_template
+from pyhsm.engine.objects import P11Object
+from pyhsm.engine.session import Session
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms import registry
-from pyhsm.mechanisms.params import MechanismParam
+from pyhsm.mechanisms.params import KeyHandle, MechanismParam
 from pyhsm.objects.classes import schema_for
 from pyhsm.objects.keys import complete_key_material, private_key_from_pkcs8, private_key_to_pkcs8
 from pyhsm.objects.schema import How
@@ -18,6 +21,15 @@ from pyhsm.objects.schema import How
 def _fixed(values: dict[int, Any], attr_type: int, value: int) -> None:
     if values.setdefault(attr_type, value) != value:
         raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, f"attribute 0x{attr_type:X} conflicts with the mechanism")
+
+
+def _apply_template(imposed: tuple[tuple[int, Any], ...], values: dict[int, Any]) -> dict[int, Any]:
+    """CKA_UNWRAP_TEMPLATE / CKA_DERIVE_TEMPLATE: the key's template first, then the caller's, which must agree."""
+    merged = dict(imposed)
+    for attr_type, value in values.items():
+        if merged.setdefault(attr_type, value) != value:
+            raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, f"0x{attr_type:X} conflicts with the key's template")
+    return merged
 
 
 def _sensitivity(attrs: dict[int, Any], generated: bool, base: dict[int, Any] | None = None) -> None:
@@ -96,6 +108,8 @@ class KeyFunctions(CryptoFunctions):
             raise CKRError(ck.CKR_KEY_UNEXTRACTABLE)
         if key.attrs.get(ck.CKA_WRAP_WITH_TRUSTED) and not wrapping_key.attrs.get(ck.CKA_TRUSTED):
             raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE, "the key may only be wrapped with a trusted key")
+        if not key.matches(dict(wrapping_key.attrs.get(ck.CKA_WRAP_TEMPLATE, ()))):
+            raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE, "the key does not match the wrapping key's CKA_WRAP_TEMPLATE")
         session.token.unseal(key)
         if key.object_class == ck.CKO_SECRET_KEY:
             material = bytes(key.attrs[ck.CKA_VALUE])
@@ -109,9 +123,8 @@ class KeyFunctions(CryptoFunctions):
         mech = self._mechanism(mechanism, ck.CKF_UNWRAP, param)
         unwrapping_key = self.usable_key(session, mech, unwrapping_handle, ck.CKA_UNWRAP,
                                          ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID)
-        values = decode_template(template)
-        schema = schema_for(values)
-        attrs = schema.build(values, How.UNWRAP, is_so=session.token.user == ck.CKU_SO)
+        values = _apply_template(unwrapping_key.attrs.get(ck.CKA_UNWRAP_TEMPLATE, ()), decode_template(template))
+        attrs = schema_for(values).build(values, How.UNWRAP, is_so=session.token.user == ck.CKU_SO)
         self._check_may_store(session, attrs)
         material = mech.unwrap(unwrapping_key, param, wrapped)
         if attrs[ck.CKA_CLASS] == ck.CKO_SECRET_KEY:
@@ -131,7 +144,8 @@ class KeyFunctions(CryptoFunctions):
         session = self.session(handle)
         mech = self._mechanism(mechanism, ck.CKF_DERIVE, param)
         base = self.usable_key(session, mech, base_handle, ck.CKA_DERIVE)
-        values = decode_template(template)
+        param, others = self._resolve_key_handles(session, param)
+        values = _apply_template(base.attrs.get(ck.CKA_DERIVE_TEMPLATE, ()), decode_template(template))
         values.setdefault(ck.CKA_CLASS, ck.CKO_SECRET_KEY)
         values.setdefault(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET)
         value_len = values.pop(ck.CKA_VALUE_LEN, None)
@@ -141,7 +155,29 @@ class KeyFunctions(CryptoFunctions):
         self._check_may_store(session, attrs)
         attrs.update(mech.derive(base, param, attrs))
         attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.CK_UNAVAILABLE_INFORMATION
-        _sensitivity(attrs, generated=False, base=base.attrs)
+        history = {  # a derived key is only as "always sensitive" as every key it came from
+            ck.CKA_ALWAYS_SENSITIVE: all(k.attrs.get(ck.CKA_ALWAYS_SENSITIVE) for k in (base, *others)),
+            ck.CKA_NEVER_EXTRACTABLE: all(k.attrs.get(ck.CKA_NEVER_EXTRACTABLE) for k in (base, *others)),
+        }
+        _sensitivity(attrs, generated=False, base=history)
         complete_key_material(attrs)
         return self.store_new_object(session, attrs).handle
+
+    def _resolve_key_handles(self, session: Session, param: MechanismParam) -> tuple[MechanismParam, list[P11Object]]:
+        """Fill in the keys a mechanism parameter names by handle (see KeyHandle), checking the caller may see them."""
+        resolved: list[P11Object] = []
+
+        def resolve(ref: KeyHandle) -> KeyHandle:
+            key = self.object(session, ref.handle, ck.CKR_KEY_HANDLE_INVALID)
+            if key.object_class != ck.CKO_SECRET_KEY:
+                raise CKRError(ck.CKR_KEY_TYPE_INCONSISTENT, "the parameter must name a secret key")
+            resolved.append(session.token.unseal(key))
+            return replace(ref, key=resolved[-1])
+
+        if isinstance(param, KeyHandle):
+            return resolve(param), resolved
+        if is_dataclass(param) and not isinstance(param, type):
+            refs = {f.name: resolve(v) for f in fields(param) if isinstance(v := getattr(param, f.name), KeyHandle)}
+            return (replace(param, **refs) if refs else param), resolved  # type: ignore[arg-type]
+        return param, resolved
 

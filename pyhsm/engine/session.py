@@ -7,7 +7,7 @@ The rules of PKCS#11 v3.0 section 5.2 live here, once for every operation kind:
   CKR_BUFFER_TOO_SMALL, which keep it and the already computed output for the next call;
 - any other error ends the operation;
 - a single-part call after an Update (or an Update after a length query of a single-part call) is
-  CKR_OPERATION_ACTIVE.
+  CKR_OPERATION_ACTIVE, and ends the operation like any other error.
 """
 
 from __future__ import annotations
@@ -93,11 +93,12 @@ class Session:
     def run(self, kind: OpKind, stage: Stage, work: Callable[[Operation], T]) -> T:
         """Run one step of an operation; any error ends the operation (section 5.2)."""
         op = self.active(kind)
-        if stage is Stage.MULTI and op.stage is Stage.SINGLE:
-            raise CKRError(ck.CKR_OPERATION_ACTIVE, "a single-part call is in progress")
-        if stage is Stage.SINGLE and op.stage is Stage.MULTI:
-            raise CKRError(ck.CKR_OPERATION_ACTIVE, "a multi-part operation is in progress")
         try:
+            # Mixing single- and multi-part calls is an error like any other: it ends the operation too.
+            if stage is Stage.MULTI and op.stage is Stage.SINGLE:
+                raise CKRError(ck.CKR_OPERATION_ACTIVE, "a single-part call is in progress")
+            if stage is Stage.SINGLE and op.stage is Stage.MULTI:
+                raise CKRError(ck.CKR_OPERATION_ACTIVE, "a multi-part operation is in progress")
             result = work(op)
         except Exception:
             self.end(kind)

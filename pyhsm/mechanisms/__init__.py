@@ -4,6 +4,7 @@ from pyhsm.mechanisms import (
     aes,
     aes_gcm,
     aes_wrap,
+    concatenate,
     digest,
     ec,
     generic,
@@ -12,4 +13,4 @@ from pyhsm.mechanisms import (
     rsa_padded,
 )
 
-__all__ = ["aes", "aes_gcm", "aes_wrap", "digest", "ec", "generic", "hmac", "rsa", "rsa_padded"]
+__all__ = ["aes", "aes_gcm", "aes_wrap", "concatenate", "digest", "ec", "generic", "hmac", "rsa", "rsa_padded"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 
 class ParamKind(enum.Enum):
@@ -19,6 +20,18 @@ class ParamKind(enum.Enum):
     CTR = "ctr"  # CK_AES_CTR_PARAMS
     ECDH1 = "ecdh1"  # CK_ECDH1_DERIVE_PARAMS
     ULONG = "ulong"  # a single CK_ULONG (e.g. CKM_*_HMAC_GENERAL output length)
+    KEY_HANDLE = "key-handle"  # a single CK_OBJECT_HANDLE, decoded to KeyHandle
+
+
+@dataclass(frozen=True)
+class KeyHandle:
+    """A parameter naming another key (CKM_CONCATENATE_BASE_AND_KEY, HKDF's hSaltKey).
+
+    The ABI decodes only `handle`; the engine, after its access checks, fills in `key` (a registry.KeyView, unsealed)
+    before the mechanism runs. A mechanism that finds `key` None answers CKR_KEY_HANDLE_INVALID."""
+
+    handle: int
+    key: Any = None
 
 
 @dataclass(frozen=True)
@@ -57,4 +70,4 @@ class Ecdh1Params:
     public_data: bytes  # peer's EC point (raw 04||X||Y or DER OCTET STRING)
 
 
-MechanismParam = None | bytes | int | OaepParams | PssParams | GcmParams | CtrParams | Ecdh1Params
+MechanismParam = None | bytes | int | KeyHandle | OaepParams | PssParams | GcmParams | CtrParams | Ecdh1Params

@@ -70,6 +70,11 @@ KEY = [
     Attr(ck.CKA_ALLOWED_MECHANISMS, default=(), change=C.ANY),
 ]
 
+# Templates a key imposes on the keys it wraps, unwraps or derives (v3.0 sections 4.8-4.10); fixed at creation.
+WRAP_TEMPLATE = [Attr(ck.CKA_WRAP_TEMPLATE, default=())]
+UNWRAP_TEMPLATE = [Attr(ck.CKA_UNWRAP_TEMPLATE, default=())]
+DERIVE_TEMPLATE = [Attr(ck.CKA_DERIVE_TEMPLATE, default=())]
+
 PUBLIC_KEY = [
     Attr(ck.CKA_SUBJECT, default=b"", change=C.ANY),
     Attr(ck.CKA_ENCRYPT, default=True, change=C.ANY),
@@ -78,6 +83,7 @@ PUBLIC_KEY = [
     Attr(ck.CKA_WRAP, default=True, change=C.ANY),
     Attr(ck.CKA_TRUSTED, default=False, so_sets_true=True, change=C.ANY),
     Attr(ck.CKA_PUBLIC_KEY_INFO, default=b""),
+    *WRAP_TEMPLATE,
 ]
 
 PRIVATE_KEY = [
@@ -94,6 +100,8 @@ PRIVATE_KEY = [
     Attr(ck.CKA_WRAP_WITH_TRUSTED, default=False, change=C.FIXED_ONCE_TRUE),
     Attr(ck.CKA_ALWAYS_AUTHENTICATE, default=False, change=C.ANY),
     Attr(ck.CKA_PUBLIC_KEY_INFO, default=b""),
+    *UNWRAP_TEMPLATE,
+    *DERIVE_TEMPLATE,
 ]
 
 SECRET_KEY = [
@@ -111,6 +119,9 @@ SECRET_KEY = [
     Attr(ck.CKA_CHECK_VALUE, rule=R.TOKEN_SUPPLIED),
     Attr(ck.CKA_WRAP_WITH_TRUSTED, default=False, change=C.FIXED_ONCE_TRUE),
     Attr(ck.CKA_TRUSTED, default=False, so_sets_true=True, change=C.ANY),
+    *WRAP_TEMPLATE,
+    *UNWRAP_TEMPLATE,
+    *DERIVE_TEMPLATE,
 ]
 
 RSA_PUBLIC = [

@@ -25,6 +25,7 @@ class Kind(enum.Enum):
     BYTES = "bytes"
     DATE = "date"  # CK_DATE: 8 ASCII digits, or empty
     MECHANISMS = "mechanisms"  # CK_MECHANISM_TYPE array
+    TEMPLATE = "template"  # CKF_ARRAY_ATTRIBUTE: a CK_ATTRIBUTE array (CKA_WRAP_TEMPLATE, ...)
 
 
 _BOOLS = (
@@ -55,7 +56,40 @@ KINDS: dict[int, Kind] = {
     **{t: Kind.DATE for t in _DATES},
     **{t: Kind.BYTES for t in _BYTES},
     ck.CKA_ALLOWED_MECHANISMS: Kind.MECHANISMS,
+    **{t: Kind.TEMPLATE for t in (ck.CKA_WRAP_TEMPLATE, ck.CKA_UNWRAP_TEMPLATE, ck.CKA_DERIVE_TEMPLATE)},
 }
+
+# An attribute array crosses the ABI as pointers into the caller's memory; the ABI layer flattens it into this
+# self-contained form (type, length, value)* so that the rest of the engine and the store see plain bytes.
+_HEADER = struct.Struct("=QQ")
+
+
+def is_template(attr_type: int) -> bool:
+    """CKA_WRAP_TEMPLATE and its kin (CKA_ALLOWED_MECHANISMS also carries CKF_ARRAY_ATTRIBUTE but holds CK_ULONGs)."""
+    return KINDS.get(attr_type) is Kind.TEMPLATE
+
+
+def pack_attributes(attributes: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(_HEADER.pack(t, len(raw)) + raw for t, raw in attributes)
+
+
+def unpack_attributes(packed: bytes) -> list[tuple[int, bytes]]:
+    out, offset = [], 0
+    while offset < len(packed):
+        attr_type, length = _HEADER.unpack_from(packed, offset)
+        offset += _HEADER.size
+        out.append((attr_type, packed[offset:offset + length]))
+        offset += length
+    return out
+
+
+def _decode_template(packed: bytes) -> tuple[tuple[int, Any], ...]:
+    values: dict[int, Any] = {}
+    for attr_type, raw in unpack_attributes(packed):
+        if kind_of(attr_type) is Kind.TEMPLATE:
+            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "attribute arrays do not nest")
+        values[attr_type] = decode(attr_type, raw)
+    return tuple(sorted(values.items()))  # order-free, so that templates compare equal in finds
 
 
 def kind_of(attr_type: int) -> Kind:
@@ -82,6 +116,8 @@ def decode(attr_type: int, raw: bytes) -> Any:
         if len(raw) not in (0, 8) or (raw and not raw.isdigit()):
             raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "CK_DATE must be empty or YYYYMMDD")
         return bytes(raw)
+    if kind is Kind.TEMPLATE:
+        return _decode_template(bytes(raw))
     if len(raw) % ULONG_SIZE:
         raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "mechanism list has the wrong size")
     return tuple(v for (v,) in _ULONG.iter_unpack(raw))
@@ -96,6 +132,8 @@ def encode(attr_type: int, value: Any) -> bytes:
         return int(value).to_bytes(ULONG_SIZE, _BYTEORDER)
     if kind is Kind.MECHANISMS:
         return b"".join(_ULONG.pack(m) for m in value)
+    if kind is Kind.TEMPLATE:
+        return pack_attributes([(t, encode(t, v)) for t, v in value])
     return bytes(value)
 
 

@@ -24,6 +24,7 @@ from pyhsm.pkcs11.marshal import (
     read_bytes,
     read_template,
     require,
+    write_attribute,
     write_list,
     write_struct,
     write_ulong,
@@ -263,13 +264,9 @@ def C_GetAttributeValue(session: int, obj: int, template: Any, count: int) -> in
         attr = template[i]
         if isinstance(answer, int):  # section 5.7: -1 for each attribute that cannot be returned
             attr.ulValueLen, rv = ck.CK_UNAVAILABLE_INFORMATION, answer
-        elif attr.pValue == NULL:
-            attr.ulValueLen = len(answer)
-        elif attr.ulValueLen >= len(answer):
-            ffi.memmove(attr.pValue, answer, len(answer))
-            attr.ulValueLen = len(answer)
-        else:
-            attr.ulValueLen, rv = ck.CK_UNAVAILABLE_INFORMATION, ck.CKR_BUFFER_TOO_SMALL
+            continue
+        written = write_attribute(attr, answer, int(attr.type))
+        rv = written if written != ck.CKR_OK else rv
     return rv
 
 
@@ -358,6 +355,11 @@ c_function(_final(OpKind.DIGEST), "C_DigestFinal")
 def C_DigestInit(session: int, mechanism: Any) -> None:
     ckm, param = _mechanism(session, mechanism)
     engine.digest_init(session, ckm, param)
+
+
+@c_function
+def C_DigestKey(session: int, key: int) -> None:
+    engine.digest_key(session, key)
 
 
 @c_function

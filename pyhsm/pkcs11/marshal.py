@@ -12,9 +12,11 @@ from typing import Any
 from pyhsm import constants as ck
 from pyhsm._pkcs11 import ffi
 from pyhsm.errors import CKRError
+from pyhsm.objects import codec
 
 NULL = ffi.NULL
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
+ATTRIBUTE_SIZE = ffi.sizeof("CK_ATTRIBUTE")
 _ULONG_BOX = "CK_ULONG *"
 
 
@@ -104,5 +106,43 @@ def read_template(ptr: Any, count: int) -> list[tuple[int, bytes]]:
     template = []
     for i in range(count):
         attr = ptr[i]
-        template.append((int(attr.type), read_bytes(attr.pValue, int(attr.ulValueLen), "attribute value")))
+        attr_type, length = int(attr.type), int(attr.ulValueLen)
+        if codec.is_template(attr_type):
+            # The value is itself a CK_ATTRIBUTE array pointing into the caller's memory: flatten it now.
+            if length % ATTRIBUTE_SIZE:
+                raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "attribute array has the wrong size")
+            nested = ffi.cast("CK_ATTRIBUTE *", attr.pValue) if length else NULL
+            value = codec.pack_attributes(read_template(nested, length // ATTRIBUTE_SIZE))
+        else:
+            value = read_bytes(attr.pValue, length, "attribute value")
+        template.append((attr_type, value))
     return template
+
+
+def write_attribute(attr: Any, answer: bytes, attr_type: int) -> int:
+    """One C_GetAttributeValue answer under the length convention (section 5.7); returns its CKR_*."""
+    if codec.is_template(attr_type):
+        nested = codec.unpack_attributes(answer)
+        needed = len(nested) * ATTRIBUTE_SIZE
+        if attr.pValue == NULL:
+            attr.ulValueLen = needed
+            return ck.CKR_OK
+        if attr.ulValueLen < needed:
+            attr.ulValueLen = ck.CK_UNAVAILABLE_INFORMATION
+            return ck.CKR_BUFFER_TOO_SMALL
+        array = ffi.cast("CK_ATTRIBUTE *", attr.pValue)
+        rv = ck.CKR_OK
+        for i, (nested_type, raw) in enumerate(nested):
+            array[i].type = nested_type
+            rv = write_attribute(array[i], raw, nested_type) if rv == ck.CKR_OK else rv
+        attr.ulValueLen = needed
+        return rv
+    if attr.pValue == NULL:
+        attr.ulValueLen = len(answer)
+    elif attr.ulValueLen >= len(answer):
+        ffi.memmove(attr.pValue, answer, len(answer))
+        attr.ulValueLen = len(answer)
+    else:
+        attr.ulValueLen = ck.CK_UNAVAILABLE_INFORMATION
+        return ck.CKR_BUFFER_TOO_SMALL
+    return ck.CKR_OK

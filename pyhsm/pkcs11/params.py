@@ -13,6 +13,7 @@ from pyhsm.mechanisms.params import (
     CtrParams,
     Ecdh1Params,
     GcmParams,
+    KeyHandle,
     MechanismParam,
     OaepParams,
     ParamKind,
@@ -92,6 +93,7 @@ _DECODERS: dict[ParamKind, Callable[[Any, int], MechanismParam]] = {
     ParamKind.CTR: _ctr,
     ParamKind.ECDH1: _ecdh1,
     ParamKind.ULONG: _ulong,
+    ParamKind.KEY_HANDLE: lambda ptr, length: KeyHandle(_ulong(ptr, length)),
 }
 
 

@@ -3,50 +3,11 @@
  * Every check prints "ok <name>" or "FAIL <name>: got 0x.. want 0x.." and the exit status counts failures.
  * Usage: host MODULE SUBCOMMAND [PIN KEY-LABEL TOKEN-LABEL]
  */
-#include <dlfcn.h>
 #include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pyhsm_gen.h"
-
-#define CKR_OK 0x0UL
-#define CKR_ARGUMENTS_BAD 0x7UL
-#define CKR_FUNCTION_NOT_SUPPORTED 0x54UL
-#define CKR_KEY_HANDLE_INVALID 0x60UL
-#define CKR_OPERATION_NOT_INITIALIZED 0x91UL
-#define CKR_SESSION_HANDLE_INVALID 0xB3UL
-#define CKR_SIGNATURE_INVALID 0xC0UL
-#define CKR_SIGNATURE_LEN_RANGE 0xC1UL
-#define CKR_USER_NOT_LOGGED_IN 0x101UL
-#define CKR_BUFFER_TOO_SMALL 0x150UL
-#define CKR_CRYPTOKI_NOT_INITIALIZED 0x190UL
-#define CKR_CRYPTOKI_ALREADY_INITIALIZED 0x191UL
-#define CKF_SERIAL_SESSION 0x4UL
-#define CKF_RW_SESSION 0x2UL
-#define CKU_USER 1UL
-#define CKA_CLASS 0x0UL
-#define CKA_LABEL 0x3UL
-#define CKO_PUBLIC_KEY 2UL
-#define CKO_PRIVATE_KEY 3UL
-#define CKM_SHA256_RSA_PKCS 0x40UL
-
-static CK_FUNCTION_LIST *f;
-static int failures;
-
-static void expect(const char *name, CK_RV got, CK_RV want) {
-    if (got == want) {
-        printf("ok %s\n", name);
-    } else {
-        printf("FAIL %s: got 0x%lx want 0x%lx\n", name, got, want);
-        failures++;
-    }
-}
-
-static void check(const char *name, int condition) { expect(name, condition ? 0 : 1, 0); }
+#include "common.h"
 
 static int cmd_info(void) {
     expect("C_Initialize", f->C_Initialize(NULL), CKR_OK);
@@ -96,8 +57,7 @@ static int cmd_interface(void *module) {
     check("2.40 list", ((CK_FUNCTION_LIST *)iface->pFunctionList)->version.minor == 40);
     expect("C_GetInterface unknown name", get_interface((CK_UTF8CHAR_PTR) "nope", NULL, &iface, 0), CKR_ARGUMENTS_BAD);
     expect("v3 C_Initialize", v3->C_Initialize(NULL), CKR_OK);
-    expect("unimplemented C_DigestKey", v3->C_DigestKey(1, 1), CKR_FUNCTION_NOT_SUPPORTED);
-    expect("unimplemented C_MessageEncryptInit", v3->C_MessageEncryptInit(1, NULL, 1), CKR_FUNCTION_NOT_SUPPORTED);
+        expect("unimplemented C_MessageEncryptInit", v3->C_MessageEncryptInit(1, NULL, 1), CKR_FUNCTION_NOT_SUPPORTED);
     expect("v3 C_Finalize", v3->C_Finalize(NULL), CKR_OK);
     return failures;
 }
@@ -114,7 +74,19 @@ static int cmd_lifecycle(void) {
     args.CreateMutex = (CK_CREATEMUTEX)1; /* only one of four mutex functions */
     expect("C_Initialize with partial mutex functions", f->C_Initialize(&args), CKR_ARGUMENTS_BAD);
     args.CreateMutex = NULL;
-    args.flags = 0x2; /* CKF_OS_LOCKING_OK */
+    /* Application mutex functions: we lock with the OS (CKF_OS_LOCKING_OK lets us); asked to use only the
+     * application's, the spec's answer is CKR_CANT_LOCK. We never create threads, so
+     * CKF_LIBRARY_CANT_CREATE_OS_THREADS is always satisfied. */
+    args.CreateMutex = (CK_CREATEMUTEX)1;
+    args.DestroyMutex = (CK_DESTROYMUTEX)1;
+    args.LockMutex = (CK_LOCKMUTEX)1;
+    args.UnlockMutex = (CK_UNLOCKMUTEX)1;
+    expect("C_Initialize with only application locking", f->C_Initialize(&args), CKR_CANT_LOCK);
+    args.flags = CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS;
+    expect("C_Initialize with mutex functions and OS locking", f->C_Initialize(&args), CKR_OK);
+    expect("C_Finalize", f->C_Finalize(NULL), CKR_OK);
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
     expect("C_Initialize OS locking", f->C_Initialize(&args), CKR_OK);
     expect("second C_Initialize", f->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
     expect("C_GetInfo NULL", f->C_GetInfo(NULL), CKR_ARGUMENTS_BAD);
@@ -128,32 +100,6 @@ static int cmd_lifecycle(void) {
     expect("C_Finalize", f->C_Finalize(NULL), CKR_OK);
     expect("C_GetInfo after C_Finalize", f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
     return failures;
-}
-
-static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_ULONG cls, const char *label) {
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)label, strlen(label)}};
-    CK_OBJECT_HANDLE h = 0;
-    CK_ULONG n = 0;
-    f->C_FindObjectsInit(s, t, 2);
-    f->C_FindObjects(s, &h, 1, &n);
-    f->C_FindObjectsFinal(s);
-    return n == 1 ? h : 0;
-}
-
-static const char *token_label; /* the token to use: sign/fork take its label */
-
-static CK_SLOT_ID token_slot(void) {
-    CK_SLOT_ID slots[256];
-    CK_ULONG n = 256;
-    char padded[32];
-    memset(padded, ' ', sizeof padded);
-    memcpy(padded, token_label, strnlen(token_label, sizeof padded));
-    f->C_GetSlotList(1, slots, &n);
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_TOKEN_INFO ti;
-        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, padded, sizeof padded)) return slots[i];
-    }
-    return (CK_SLOT_ID)-1;
 }
 
 /* Login, find the RSA key pair by label, sign with the length convention, verify, and the error codes around it. */
@@ -285,14 +231,7 @@ int main(int argc, char **argv) {
                 argv[0]);
         return 2;
     }
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    void *module = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-    if (!module) {
-        fprintf(stderr, "dlopen: %s\n", dlerror());
-        return 2;
-    }
-    CK_RV (*get_list)(CK_FUNCTION_LIST **) = dlsym(module, "C_GetFunctionList");
-    if (!get_list || get_list(&f) != CKR_OK) return 2;
+    void *module = load_module(argv[1]);
     const char *cmd = argv[2];
     token_label = argc == 6 ? argv[5] : "";
     int rc;
