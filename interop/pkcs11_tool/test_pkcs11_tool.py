@@ -310,8 +310,11 @@ def test_read_pubkeys_match_openssl(tool: Tool, keys: dict[str, Any]) -> None:
 # ---- pkcs11-tool's own self test ------------------------------------------------------------------------
 
 def test_pkcs11_tool_self_test(tool: Tool, keys: dict[str, Any]) -> None:
+    ok(tool.login("--keygen", "--key-type", "AES:32", "--id", "a1", "--label", "self-test-aes"))
+    ok(tool.login("--keygen", "--key-type", "GENERIC:32", "--id", "a2", "--label", "self-test-hmac"))
     result = tool.login("--test", timeout=600)
     out = result.stdout
     assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{out}\nstderr:\n{result.stderr}"
     assert out.rstrip().splitlines()[-1] == "No errors", out
-    print("--test --login: 'No errors' on a token holding RSA and EC key pairs")
+    assert "RSA-PKCS-OAEP" in out and "all 4 digest functions seem to work" in out, out
+    print("--test --login: 'No errors' on a token holding RSA and EC key pairs, an AES key and an HMAC key")
