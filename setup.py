@@ -64,6 +64,7 @@ loader = Extension(
         ("PYHSM_LIBPYTHON", f'"{Path(libdir) / soname}"'),
         ("PYHSM_LIBPYTHON_SONAME", f'"{soname}"'),
         ("PYHSM_EXECUTABLE", f'"{sys.executable}"'),
+        ("PYHSM_BUILTINS", '"' + " ".join(n for n in sys.builtin_module_names if n not in ("sys", "builtins")) + '"'),
     ],
     extra_compile_args=["-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter",
                         "-Wno-missing-field-initializers", "-O2"],

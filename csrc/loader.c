@@ -35,6 +35,10 @@ PYHSM_V3_FUNCTIONS(DECLARE)
 #ifndef PYHSM_LIBPYTHON
 #error "PYHSM_LIBPYTHON (path of the libpython this was built for) must be defined"
 #endif
+#ifndef PYHSM_BUILTINS
+#error "PYHSM_BUILTINS (the build interpreter's sys.builtin_module_names, space separated) must be defined"
+#endif
+
 #ifndef PYHSM_EXECUTABLE
 #error "PYHSM_EXECUTABLE (the build's sys.executable, last-resort interpreter) must be defined"
 #endif
@@ -61,6 +65,7 @@ static struct {
     PyObject *(*SysGetObject)(const char *);
     int (*ListAppend)(PyObject *, PyObject *);
     PyObject *(*DecodeFS)(const char *);
+    int (*AppendInittab)(const char *, PyObject *(*)(void));
     void (*BeforeFork)(void);
     void (*AfterForkParent)(void);
     void (*AfterForkChild)(void);
@@ -125,6 +130,7 @@ static int resolve(void *handle) {
     SYM(LongAsVoidPtr, "PyLong_AsVoidPtr") SYM(ErrOccurred, "PyErr_Occurred") SYM(ErrPrint, "PyErr_Print")
     SYM(ErrClear, "PyErr_Clear") SYM(DecRef, "Py_DecRef") SYM(SysGetObject, "PySys_GetObject")
     SYM(ListAppend, "PyList_Append") SYM(DecodeFS, "PyUnicode_DecodeFSDefault")
+    SYM(AppendInittab, "PyImport_AppendInittab")
     SYM(BeforeFork, "PyOS_BeforeFork") SYM(AfterForkParent, "PyOS_AfterFork_Parent")
     SYM(AfterForkChild, "PyOS_AfterFork_Child")
 #undef SYM
@@ -146,7 +152,21 @@ static void fork_prepare(void) { fork_gil = py.GILEnsure(); py.BeforeFork(); }
 static void fork_parent(void) { py.AfterForkParent(); py.GILRelease(fork_gil); }
 static void fork_child(void) { py.AfterForkChild(); py.GILRelease(fork_gil); }
 
-static int start_interpreter(void) {
+/* Debian's python3.11 executable has modules such as _struct built in, but its libpython3.11.so lists fewer in its
+ * table of built-in modules even though it contains their init functions. An interpreter embedded from that library
+ * would then fail to import them; registering every built-in module of the build interpreter that the library
+ * contains makes the embedded interpreter match the one pyhsm was installed with. */
+static void register_builtins(void *libpython) {
+    char names[] = PYHSM_BUILTINS, symbol[128], *rest = NULL;
+    for (char *name = strtok_r(names, " ", &rest); name; name = strtok_r(NULL, " ", &rest)) {
+        snprintf(symbol, sizeof symbol, "PyInit_%s", name);
+        void *init = dlsym(libpython, symbol);
+        if (init) py.AppendInittab(name, (PyObject * (*)(void)) init);
+    }
+}
+
+static int start_interpreter(void *libpython) {
+    register_builtins(libpython);
     char executable[PATH_MAX];
     find_executable(executable, sizeof executable);
     PyConfig config;
@@ -213,7 +233,7 @@ static CK_RV start(void) {
     if (!resolve(handle)) return CKR_GENERAL_ERROR;
     host_python = py.IsInitialized();
     if (!same_python()) return CKR_GENERAL_ERROR;
-    if (!host_python && !start_interpreter()) return CKR_GENERAL_ERROR;
+    if (!host_python && !start_interpreter(handle)) return CKR_GENERAL_ERROR;
     PyGILState_STATE gil = py.GILEnsure();
     CK_FUNCTION_LIST_3_0 *table = call_bootstrap();
     py.GILRelease(gil);
