@@ -115,6 +115,7 @@ def _readable_by_workers(path: Path) -> None:
 def server(interop) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     for tool in ("nginx", "curl", "openssl", "pkcs11-tool"):
         interop.require_tool(tool)
+    assert os.geteuid() == 0, "NGINX must start as root to run its workers as nobody (run the suite as root)"
     assert Path(DEBIAN_PYTHON).exists() and Path(ENGINE).exists(), "bash ci/install.sh installs these"
     base = Path(tempfile.mkdtemp(prefix="pyhsm-nginx-"))  # not under pytest's 0700 tmp: workers must read it
     _readable_by_workers(base)
