@@ -33,6 +33,13 @@ def generate_header(path: Path) -> None:
 
 
 class BuildExt(build_ext):
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        # The loader bakes in facts about the building interpreter (libpython path, built-in modules). Two
+        # interpreters of one minor version (pyenv's and Debian's 3.11) share setuptools' in-tree build directory, so
+        # objects must never be reused from an earlier build: always recompile (a few seconds).
+        self.force = True
+
     def get_ext_filename(self, fullname: str) -> str:
         # distutils asks with the last name component, setuptools with the dotted name.
         if fullname == LOADER:
