@@ -5,6 +5,7 @@ from pyhsm.mechanisms import (
     aes_gcm,
     aes_wrap,
     concatenate,
+    des3,
     digest,
     ec,
     generic,
@@ -13,4 +14,4 @@ from pyhsm.mechanisms import (
     rsa_padded,
 )
 
-__all__ = ["aes", "aes_gcm", "aes_wrap", "concatenate", "digest", "ec", "generic", "hmac", "rsa", "rsa_padded"]
+__all__ = ["aes", "aes_gcm", "aes_wrap", "concatenate", "des3", "digest", "ec", "generic", "hmac", "rsa", "rsa_padded"]

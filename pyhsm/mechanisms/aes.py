@@ -1,19 +1,19 @@
 """AES mechanisms (PKCS#11 v3.0 section 2.10): key generation, ECB, CBC, CBC_PAD, CTR, GCM, CMAC.
 
-The key wrap mechanisms live in `aes_wrap.py`. Multi-part Update calls return every whole block that is ready
-(pyca/cryptography's cipher contexts buffer the remainder); CBC_PAD decryption holds back the last block until
-Final; GCM decryption releases nothing before the tag has been checked.
+The key wrap mechanisms live in `aes_wrap.py`, GCM in `aes_gcm.py`, CCM and CTS in `aes_ccm_cts.py`; the block
+operations shared with DES3 in `block.py`. GCM decryption releases nothing before the tag has been checked.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cryptography.hazmat.primitives import cmac, padding
+from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
+from pyhsm.mechanisms.block import BlockCipherOp, PadEncryptOp, UnpadDecryptOp
 from pyhsm.mechanisms.generic import (
     MacSignOp,
     MacVerifyOp,
@@ -74,38 +74,17 @@ class AesKeyGen(Mechanism):
 
 
 # ---- ECB / CBC without padding --------------------------------------------------------------------------------
-class BlockCipherOp:
-    """Data must be a whole number of blocks in total; `length_error` names the failure for this direction."""
-
-    __slots__ = ("_ctx", "_length_error")
-
-    def __init__(self, ctx: Any, length_error: int) -> None:
-        self._ctx, self._length_error = ctx, length_error
-
-    def update(self, data: bytes) -> bytes:
-        return bytes(self._ctx.update(data))
-
-    def final(self) -> bytes:
-        try:
-            return bytes(self._ctx.finalize())
-        except ValueError:
-            raise CKRError(self._length_error) from None
-
-    def oneshot(self, data: bytes) -> bytes:
-        if len(data) % BLOCK:
-            raise CKRError(self._length_error)
-        return bytes(self._ctx.update(data)) + bytes(self._ctx.finalize())
-
-
 class BlockMode(AesMechanism):
     def mode(self, param: MechanismParam) -> Any:
         raise NotImplementedError
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        return BlockCipherOp(Cipher(aes_algorithm(key), self.mode(param)).encryptor(), ck.CKR_DATA_LEN_RANGE)
+        ctx = Cipher(aes_algorithm(key), self.mode(param)).encryptor()
+        return BlockCipherOp(ctx, ck.CKR_DATA_LEN_RANGE, BLOCK)
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        return BlockCipherOp(Cipher(aes_algorithm(key), self.mode(param)).decryptor(), ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        ctx = Cipher(aes_algorithm(key), self.mode(param)).decryptor()
+        return BlockCipherOp(ctx, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, BLOCK)
 
 
 @register
@@ -129,50 +108,6 @@ class AesCbc(BlockMode):
 
 
 # ---- CBC with PKCS#7 padding ----------------------------------------------------------------------------------
-class PadEncryptOp:
-    __slots__ = ("_ctx", "_padder")
-
-    def __init__(self, ctx: Any) -> None:
-        self._ctx, self._padder = ctx, padding.PKCS7(128).padder()
-
-    def update(self, data: bytes) -> bytes:
-        return bytes(self._ctx.update(self._padder.update(data)))
-
-    def final(self) -> bytes:
-        return bytes(self._ctx.update(self._padder.finalize())) + bytes(self._ctx.finalize())
-
-    def oneshot(self, data: bytes) -> bytes:
-        return self.update(data) + self.final()
-
-
-class UnpadDecryptOp:
-    """The unpadder keeps the last block back until Final, where the padding is checked."""
-
-    __slots__ = ("_ctx", "_length", "_unpadder")
-
-    def __init__(self, ctx: Any) -> None:
-        self._ctx, self._unpadder = ctx, padding.PKCS7(128).unpadder()
-        self._length = 0
-
-    def update(self, data: bytes) -> bytes:
-        self._length += len(data)
-        return bytes(self._unpadder.update(self._ctx.update(data)))
-
-    def final(self) -> bytes:
-        if not self._length or self._length % BLOCK:
-            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-        tail = self._unpadder.update(self._ctx.finalize())
-        try:
-            return bytes(tail) + bytes(self._unpadder.finalize())
-        except ValueError:
-            raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID) from None
-
-    def oneshot(self, data: bytes) -> bytes:
-        if not data or len(data) % BLOCK:
-            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-        return self.update(data) + self.final()
-
-
 @register
 class AesCbcPad(AesMechanism, WrapsWithCipher):
     ckm = ck.CKM_AES_CBC_PAD
@@ -183,10 +118,10 @@ class AesCbcPad(AesMechanism, WrapsWithCipher):
         _iv(param)
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> PadEncryptOp:
-        return PadEncryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).encryptor())
+        return PadEncryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).encryptor(), BLOCK)
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> UnpadDecryptOp:
-        return UnpadDecryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).decryptor())
+        return UnpadDecryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).decryptor(), BLOCK)
 
 
 # ---- CTR ------------------------------------------------------------------------------------------------------

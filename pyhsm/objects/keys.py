@@ -9,6 +9,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -72,11 +73,16 @@ def _bytes(value: int) -> bytes:
     return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
 
 
+# Secret key types with fixed value lengths (bytes).
+SECRET_KEY_LENGTHS: dict[int, tuple[int, ...]] = {ck.CKK_AES: (16, 24, 32), ck.CKK_DES3: (24,)}
+
+
 def check_value(key_type: int, value: bytes) -> bytes:
-    """CKA_CHECK_VALUE: first 3 bytes of AES-ECB(key, 0^16) for AES, of SHA-1(key) for generic secrets."""
-    if key_type == ck.CKK_AES:
-        encryptor = Cipher(algorithms.AES(value), modes.ECB()).encryptor()
-        return (encryptor.update(bytes(16)) + encryptor.finalize())[:3]
+    """CKA_CHECK_VALUE: the first 3 bytes of ECB(key, zero block) for AES and DES3, of SHA-1(key) otherwise."""
+    if key_type in (ck.CKK_AES, ck.CKK_DES3):
+        cipher = algorithms.AES(value) if key_type == ck.CKK_AES else TripleDES(value)
+        encryptor = Cipher(cipher, modes.ECB()).encryptor()
+        return (encryptor.update(bytes(cipher.block_size // 8)) + encryptor.finalize())[:3]
     return hashlib.sha1(value).digest()[:3]
 
 
@@ -85,8 +91,9 @@ def complete_key_material(attrs: dict[int, Any]) -> None:
     object_class, key_type = attrs.get(ck.CKA_CLASS), attrs.get(ck.CKA_KEY_TYPE)
     if object_class == ck.CKO_SECRET_KEY:
         value = attrs[ck.CKA_VALUE]
-        if key_type == ck.CKK_AES and len(value) not in (16, 24, 32):
-            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "AES keys are 16, 24 or 32 bytes")
+        lengths = SECRET_KEY_LENGTHS.get(key_type or 0)
+        if lengths is not None and len(value) not in lengths:
+            raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, f"keys of this type are {lengths} bytes long")
         if not value:
             raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "empty key value")
         attrs[ck.CKA_VALUE_LEN] = len(value)

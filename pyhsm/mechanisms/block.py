@@ -1,0 +1,82 @@
+"""Operations shared by the block cipher families (AES, DES3): ECB/CBC without padding and CBC with PKCS#7
+padding, over a pyca/cryptography cipher context.
+
+Multi-part Update calls return every whole block that is ready (the cipher contexts buffer the remainder);
+CBC_PAD decryption holds back the last block until Final, where the padding is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives import padding
+
+from pyhsm import constants as ck
+from pyhsm.errors import CKRError
+
+
+class BlockCipherOp:
+    """Data must be a whole number of blocks in total; `length_error` names the failure for this direction."""
+
+    __slots__ = ("_block", "_ctx", "_length_error")
+
+    def __init__(self, ctx: Any, length_error: int, block: int) -> None:
+        self._ctx, self._length_error, self._block = ctx, length_error, block
+
+    def update(self, data: bytes) -> bytes:
+        return bytes(self._ctx.update(data))
+
+    def final(self) -> bytes:
+        try:
+            return bytes(self._ctx.finalize())
+        except ValueError:
+            raise CKRError(self._length_error) from None
+
+    def oneshot(self, data: bytes) -> bytes:
+        if len(data) % self._block:
+            raise CKRError(self._length_error)
+        return bytes(self._ctx.update(data)) + bytes(self._ctx.finalize())
+
+
+class PadEncryptOp:
+    __slots__ = ("_ctx", "_padder")
+
+    def __init__(self, ctx: Any, block: int) -> None:
+        self._ctx, self._padder = ctx, padding.PKCS7(8 * block).padder()
+
+    def update(self, data: bytes) -> bytes:
+        return bytes(self._ctx.update(self._padder.update(data)))
+
+    def final(self) -> bytes:
+        return bytes(self._ctx.update(self._padder.finalize())) + bytes(self._ctx.finalize())
+
+    def oneshot(self, data: bytes) -> bytes:
+        return self.update(data) + self.final()
+
+
+class UnpadDecryptOp:
+    """The unpadder keeps the last block back until Final, where the padding is checked."""
+
+    __slots__ = ("_block", "_ctx", "_length", "_unpadder")
+
+    def __init__(self, ctx: Any, block: int) -> None:
+        self._ctx, self._unpadder, self._block = ctx, padding.PKCS7(8 * block).unpadder(), block
+        self._length = 0
+
+    def update(self, data: bytes) -> bytes:
+        self._length += len(data)
+        return bytes(self._unpadder.update(self._ctx.update(data)))
+
+    def final(self) -> bytes:
+        if not self._length or self._length % self._block:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        tail = self._unpadder.update(self._ctx.finalize())
+        try:
+            return bytes(tail) + bytes(self._unpadder.finalize())
+        except ValueError:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID) from None
+
+    def oneshot(self, data: bytes) -> bytes:
+        if not data or len(data) % self._block:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        return self.update(data) + self.final()
