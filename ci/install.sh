@@ -14,10 +14,11 @@ LOG_DIR="$ROOT/build/logs"
 mkdir -p "$LOG_DIR"
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
-# Debian packages: the build (gcc, python3-dev, python3-venv), the runtime (libssl3), and the hosts the tests drive
+# Debian packages: the build (gcc, python3-dev, python3-venv), the runtime (libssl3), the C hosts' libcrypto headers
+# (libssl-dev: interop/oracle_tde computes its own AES), and the hosts the tests drive
 # (opensc's pkcs11-tool, openssl, softhsm2 as a reference module, nginx + libp11's engine, Java 17, GnuTLS, p11-kit).
 APT_PACKAGES=(
-  gcc python3-dev python3-venv libssl3 openssl curl
+  gcc python3-dev python3-venv libssl3 libssl-dev openssl curl
   opensc softhsm2
   nginx libengine-pkcs11-openssl openjdk-17-jdk-headless gnutls-bin p11-kit
 )

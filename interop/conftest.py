@@ -10,6 +10,7 @@ outside the source tree.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+C_HOST_DIR = Path(__file__).resolve().parent.parent / "tests" / "c_host"
 SO_PIN = "interop-so-pin"
 USER_PIN = "interop-user-pin"
 
@@ -86,6 +88,21 @@ def init_token(env: dict[str, str], label: str, so_pin: str = SO_PIN, pin: str =
     raise AssertionError(f"token {label!r} not in `pyhsm token list`: {slots}")
 
 
+def build_c_host(sources: Sequence[Path], build: Path, libraries: Sequence[str] = ()) -> Path:
+    """Compile a C host the way tests/c_host's are built: with the generated pyhsm_gen.h and ck_constants.h, and
+    tests/c_host/common.h on the include path. Returns the binary (named after the first source)."""
+    spec = importlib.util.spec_from_file_location("p11_helpers", C_HOST_DIR.parent / "p11_helpers.py")
+    assert spec and spec.loader
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    helpers.generated_header_path(build)
+    binary = build / sources[0].stem
+    result = run(["gcc", "-Wall", "-Wextra", "-Werror", "-O1", f"-I{build}", f"-I{C_HOST_DIR}", "-o", str(binary),
+                  *map(str, sources), "-ldl", "-lpthread", *(f"-l{name}" for name in libraries)])
+    assert result.returncode == 0, result.stderr
+    return binary
+
+
 class Interop:
     """The helpers above, handed to tests as the `interop` fixture."""
 
@@ -96,6 +113,7 @@ class Interop:
     require_tool = staticmethod(require_tool)
     make_store = staticmethod(make_store)
     init_token = staticmethod(init_token)
+    build_c_host = staticmethod(build_c_host)
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ static void *load_module(const char *path) {
     return module;
 }
 
-static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_ULONG cls, const char *label) {
+static inline CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_ULONG cls, const char *label) {
     CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, (void *)label, strlen(label)}};
     CK_OBJECT_HANDLE h = 0;
     CK_ULONG n = 0;
@@ -51,7 +51,7 @@ static CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_ULONG cls, const char *labe
     return n == 1 ? h : 0;
 }
 
-static CK_SLOT_ID token_slot(void) {
+static inline CK_SLOT_ID token_slot(void) {
     CK_SLOT_ID slots[256];
     CK_ULONG n = 256;
     char padded[32];
