@@ -59,3 +59,36 @@ def generated_header_path(directory: Path) -> Path:
                if name.startswith("CK") and isinstance(value, int) and not isinstance(value, bool) and value >= 0]
     (directory / "ck_constants.h").write_text("\n".join(defines) + "\n")
     return directory
+
+
+def build_c_host(source: Path, directory: Path, *extra: str) -> Path:
+    """Compile one of the C test hosts in tests/c_host against the generated headers."""
+    generated_header_path(directory)
+    binary = directory / source.stem
+    subprocess.run(["gcc", "-Wall", "-Werror", "-O1", f"-I{directory}", "-o", str(binary), str(source), "-ldl",
+                    "-lpthread", *extra], check=True)
+    return binary
+
+
+def c_rule_report(source: Path, directory: Path, *args: str, timeout: int = 600) -> dict[str, list[str]]:
+    """Run a C host whose checks print "ok <rule>: <step>" / "FAIL <rule>: ..." and group its lines by rule.
+
+    Every RULE(name...) of the source gets an entry, so a rule that printed nothing shows up empty."""
+    import re
+
+    binary = build_c_host(source, directory)
+    result = subprocess.run([str(binary), module_path(), *args], capture_output=True, text=True, timeout=timeout)
+    print(result.stdout, result.stderr)
+    lines: dict[str, list[str]] = {rule: [] for rule in c_rules(source)}
+    for line in result.stdout.splitlines():
+        match = re.match(r"(ok|FAIL) (\w+): ", line)
+        if match:
+            lines.setdefault(match.group(2), []).append(line)
+    assert result.returncode in (0, 1), f"the host died (status {result.returncode}): {result.stderr[-2000:]}"
+    return lines
+
+
+def c_rules(source: Path) -> list[str]:
+    import re
+
+    return re.findall(r"^\s*RULE\((\w+)(?:, [01])?\),$", source.read_text(), re.MULTILINE)

@@ -67,6 +67,12 @@ class CryptoFunctions(ObjectFunctions):
             mech = self._mechanism(mechanism, ck.CKF_DIGEST, param)
             session.start(Operation(OpKind.DIGEST, mech.digest(param)))
 
+    def end_operation(self, kind: OpKind, handle: int) -> None:
+        """End an operation whose call failed before it reached the engine (the ABI refused its arguments)."""
+        session = self.session(handle)
+        with session.lock:
+            session.end(kind)
+
     # ---- data-producing steps: encrypt, decrypt, sign, digest ---------------------------------------------
     def single(self, kind: OpKind, handle: int, data: bytes, capacity: int | None) -> Output:
         session = self.session(handle)

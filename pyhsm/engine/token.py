@@ -38,9 +38,15 @@ class Sealed:
     __hash__ = None  # type: ignore[assignment]
 
 
-def check_pin_length(pin: bytes) -> None:
+def check_new_pin(pin: bytes) -> None:
+    """A PIN being set: MIN_PIN_LEN to MAX_PIN_LEN bytes of valid UTF-8 (CK_UTF8CHAR; overlong forms, encoded
+    surrogates and stray bytes are CKR_PIN_INVALID, so every host can type the PIN it was given)."""
     if not MIN_PIN_LEN <= len(pin) <= MAX_PIN_LEN:
         raise CKRError(ck.CKR_PIN_LEN_RANGE, f"PINs are {MIN_PIN_LEN} to {MAX_PIN_LEN} bytes")
+    try:
+        pin.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CKRError(ck.CKR_PIN_INVALID, "a PIN must be UTF-8") from None
 
 
 def pad(text: bytes, size: int) -> bytes:
@@ -139,7 +145,7 @@ class Token:
     # ---- initialisation and PINs ---------------------------------------------------------------
     def initialize(self, so_pin: bytes, label: bytes) -> None:
         """C_InitToken: a new token, or the re-initialisation of an existing one (which needs its SO PIN)."""
-        check_pin_length(so_pin)
+        check_new_pin(so_pin)
         with self.lock:
             self.sync()
             if self.initialized:
@@ -197,14 +203,14 @@ class Token:
 
     def init_user_pin(self, pin: bytes) -> None:
         """C_InitPIN by the SO: (re)wrap the token key for the user and unlock the user PIN."""
-        check_pin_length(pin)
+        check_new_pin(pin)
         assert self.token_key is not None
         with self.lock:
             self.store.set_meta({"user_key": self.token_key.wrap_for_pin(pin), _fail_key(ck.CKU_USER): b"0"})
             self.sync_meta()
 
     def set_pin(self, who: int, old_pin: bytes, new_pin: bytes) -> None:
-        check_pin_length(new_pin)
+        check_new_pin(new_pin)
         with self.lock:
             self.sync()
             key = self._unwrap(_key_name(who), who, old_pin)

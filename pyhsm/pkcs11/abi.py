@@ -7,7 +7,7 @@ error=CKR_GENERAL_ERROR, so an unexpected exception can never become CKR_OK).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pyhsm import constants as ck
 from pyhsm._pkcs11 import ffi
@@ -15,13 +15,17 @@ from pyhsm.engine import Engine
 from pyhsm.engine.session import OpKind
 from pyhsm.errors import CKRError
 from pyhsm.pkcs11.marshal import (
+    MAX_BUFFER_LEN,
     NULL,
     bad_arguments,
     blank_padded,
+    check_count,
     deliver,
     deliver_bytes,
     output_capacity,
     read_bytes,
+    read_new_pin,
+    read_pin,
     read_template,
     require,
     write_attribute,
@@ -63,6 +67,36 @@ def _mechanism(session: int, mechanism: Any) -> tuple[int, Any]:
 
 def _version(field: Any, version: tuple[int, int]) -> None:
     field.major, field.minor = version
+
+
+T = TypeVar("T")
+
+
+def _or_end(kind: OpKind, session: int, read: Callable[[], T]) -> T:
+    """Section 5.2: a call that fails ends its operation, also when the arguments fail before the engine sees them."""
+    try:
+        return read()
+    except CKRError:
+        engine.end_operation(kind, session)
+        raise
+
+
+# The code for input data longer than any buffer we accept, per operation (section 5.2's *_LEN_RANGE codes).
+_DATA_TOO_LONG = {OpKind.DECRYPT: ck.CKR_ENCRYPTED_DATA_LEN_RANGE}
+
+
+def _data(kind: OpKind, session: int, ptr: Any, length: int) -> bytes:
+    too_long = _DATA_TOO_LONG.get(kind, ck.CKR_DATA_LEN_RANGE)
+    return _or_end(kind, session, lambda: read_bytes(ptr, length, "pData", too_long))
+
+
+def _capacity(kind: OpKind, session: int, out: Any, out_len: Any) -> int | None:
+    return _or_end(kind, session, lambda: output_capacity(out, out_len))
+
+
+def _signature(session: int, ptr: Any, length: int) -> bytes:
+    return _or_end(OpKind.VERIFY, session,
+                   lambda: read_bytes(ptr, length, "pSignature", ck.CKR_SIGNATURE_LEN_RANGE))
 
 
 # ---- general purpose (section 5.4) ---------------------------------------------------------------------
@@ -173,22 +207,20 @@ def C_GetMechanismInfo(slot_id: int, mechanism: int, info_ptr: Any) -> None:
 
 @c_function
 def C_InitToken(slot_id: int, pin: Any, pin_len: int, label: Any) -> None:
-    require(pin, "pPin")  # no protected authentication path
+    so_pin = read_new_pin(pin, pin_len, "pPin")
     require(label, "pLabel")
-    engine.init_token(slot_id, read_bytes(pin, pin_len), read_bytes(label, 32))
+    engine.init_token(slot_id, so_pin, read_bytes(label, 32))
 
 
 @c_function
 def C_InitPIN(session: int, pin: Any, pin_len: int) -> None:
-    require(pin, "pPin")
-    engine.init_pin(session, read_bytes(pin, pin_len))
+    engine.init_pin(session, read_new_pin(pin, pin_len, "pPin"))
 
 
 @c_function
 def C_SetPIN(session: int, old: Any, old_len: int, new: Any, new_len: int) -> None:
-    require(old, "pOldPin")
-    require(new, "pNewPin")
-    engine.set_pin(session, read_bytes(old, old_len), read_bytes(new, new_len))
+    old_pin, new_pin = read_pin(old, old_len, "pOldPin"), read_new_pin(new, new_len, "pNewPin")
+    engine.set_pin(session, old_pin, new_pin)
 
 
 # ---- sessions (section 5.6) -----------------------------------------------------------------------------
@@ -221,8 +253,7 @@ def C_GetSessionInfo(session: int, info_ptr: Any) -> None:
 
 @c_function
 def C_Login(session: int, user_type: int, pin: Any, pin_len: int) -> None:
-    require(pin, "pPin")
-    engine.login(session, user_type, read_bytes(pin, pin_len))
+    engine.login(session, user_type, read_pin(pin, pin_len, "pPin"))
 
 
 @c_function
@@ -258,6 +289,7 @@ def C_GetObjectSize(session: int, obj: int, size_ptr: Any) -> None:
 def C_GetAttributeValue(session: int, obj: int, template: Any, count: int) -> int:
     if count:
         require(template, "pTemplate")
+        check_count(count, "pTemplate")
     answers = engine.get_attribute_value(session, obj, [int(template[i].type) for i in range(count)])
     rv = ck.CKR_OK
     for i, answer in enumerate(answers):
@@ -307,30 +339,30 @@ def _init(kind: OpKind) -> Callable[[int, Any, int], None]:
 
 def _single(kind: OpKind) -> Callable[[int, Any, int, Any, Any], int]:
     def single(session: int, data: Any, data_len: int, out: Any, out_len: Any) -> int:
-        capacity = output_capacity(out, out_len)
-        return deliver(out, out_len, engine.single(kind, session, read_bytes(data, data_len), capacity))
+        capacity = _capacity(kind, session, out, out_len)
+        return deliver(out, out_len, engine.single(kind, session, _data(kind, session, data, data_len), capacity))
 
     return single
 
 
 def _update(kind: OpKind) -> Callable[[int, Any, int, Any, Any], int]:
     def update(session: int, data: Any, data_len: int, out: Any, out_len: Any) -> int:
-        capacity = output_capacity(out, out_len)
-        return deliver(out, out_len, engine.update(kind, session, read_bytes(data, data_len), capacity))
+        capacity = _capacity(kind, session, out, out_len)
+        return deliver(out, out_len, engine.update(kind, session, _data(kind, session, data, data_len), capacity))
 
     return update
 
 
 def _final(kind: OpKind) -> Callable[[int, Any, Any], int]:
     def final(session: int, out: Any, out_len: Any) -> int:
-        return deliver(out, out_len, engine.final(kind, session, output_capacity(out, out_len)))
+        return deliver(out, out_len, engine.final(kind, session, _capacity(kind, session, out, out_len)))
 
     return final
 
 
 def _absorb(kind: OpKind) -> Callable[[int, Any, int], None]:
     def absorb(session: int, data: Any, data_len: int) -> None:
-        engine.absorb(kind, session, read_bytes(data, data_len))
+        engine.absorb(kind, session, _data(kind, session, data, data_len))
 
     return absorb
 
@@ -364,12 +396,13 @@ def C_DigestKey(session: int, key: int) -> None:
 
 @c_function
 def C_Verify(session: int, data: Any, data_len: int, signature: Any, signature_len: int) -> None:
-    engine.verify(session, read_bytes(data, data_len), read_bytes(signature, signature_len, "pSignature"))
+    data_bytes = _data(OpKind.VERIFY, session, data, data_len)
+    engine.verify(session, data_bytes, _signature(session, signature, signature_len))
 
 
 @c_function
 def C_VerifyFinal(session: int, signature: Any, signature_len: int) -> None:
-    engine.verify_final(session, read_bytes(signature, signature_len, "pSignature"))
+    engine.verify_final(session, _signature(session, signature, signature_len))
 
 
 # ---- key management (section 5.14) -------------------------------------------------------------------------
@@ -404,8 +437,8 @@ def C_UnwrapKey(session: int, mechanism: Any, unwrapping_key: int, wrapped: Any,
                 template: Any, count: int, key_ptr: Any) -> None:
     require(key_ptr, "phKey")
     ckm, param = _mechanism(session, mechanism)
-    handle = engine.unwrap_key(session, ckm, param, unwrapping_key, read_bytes(wrapped, wrapped_len, "pWrappedKey"),
-                               read_template(template, count))
+    wrapped_key = read_bytes(wrapped, wrapped_len, "pWrappedKey", ck.CKR_WRAPPED_KEY_LEN_RANGE)
+    handle = engine.unwrap_key(session, ckm, param, unwrapping_key, wrapped_key, read_template(template, count))
     write_ulong(key_ptr, handle)
 
 
@@ -426,6 +459,8 @@ def C_SeedRandom(session: int, seed: Any, seed_len: int) -> None:
 def C_GenerateRandom(session: int, out: Any, length: int) -> None:
     if length:
         require(out, "pRandomData")
+    if length > MAX_BUFFER_LEN:
+        raise bad_arguments(f"{length} random bytes is more than {MAX_BUFFER_LEN}")
     data = engine.generate_random(session, length)
     if data:
         ffi.memmove(out, data, len(data))

@@ -11,6 +11,7 @@ from typing import Any
 
 from pyhsm import constants as ck
 from pyhsm._pkcs11 import ffi
+from pyhsm.engine.token import MAX_PIN_LEN
 from pyhsm.errors import CKRError
 from pyhsm.objects import codec
 
@@ -18,6 +19,12 @@ NULL = ffi.NULL
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 ATTRIBUTE_SIZE = ffi.sizeof("CK_ATTRIBUTE")
 _ULONG_BOX = "CK_ULONG *"
+
+# A caller's length is believed only up to these limits. Beyond them it is a bug or an attack, refused before a
+# single byte is read: copying (CK_ULONG)-1 bytes from a small buffer would crash the host. A length that is wrong
+# but plausible (100 bytes claimed for a 16-byte buffer) cannot be detected by any C library.
+MAX_BUFFER_LEN = 1 << 28  # 256 MiB in one call: data, signatures, attribute values, mechanism parameters
+MAX_TEMPLATE_LEN = 4096  # attributes in one template
 
 
 def bad_arguments(detail: str = "") -> CKRError:
@@ -29,13 +36,35 @@ def require(ptr: Any, what: str) -> None:
         raise bad_arguments(f"{what} is NULL")
 
 
-def read_bytes(ptr: Any, length: int, what: str = "buffer") -> bytes:
-    """The caller's input buffer; NULL is only acceptable with a length of zero."""
+def read_bytes(ptr: Any, length: int, what: str = "buffer", too_long: int = ck.CKR_ARGUMENTS_BAD,
+               limit: int = MAX_BUFFER_LEN) -> bytes:
+    """The caller's input buffer; NULL is only acceptable with a length of zero. A length above `limit` is
+    answered with `too_long` (the spec's code for that argument) without reading."""
     if ptr == NULL:
         if length:
             raise bad_arguments(f"{what} is NULL")
         return b""
+    if length > limit:
+        raise CKRError(too_long, f"{what}: {length} bytes is more than {limit}")
     return bytes(ffi.buffer(ptr, length))
+
+
+def read_new_pin(ptr: Any, length: int, what: str) -> bytes:
+    """A PIN being set: NULL is CKR_ARGUMENTS_BAD (no protected path), too long is CKR_PIN_LEN_RANGE."""
+    require(ptr, what)
+    return read_bytes(ptr, length, what, ck.CKR_PIN_LEN_RANGE, MAX_PIN_LEN)
+
+
+def read_pin(ptr: Any, length: int, what: str) -> bytes:
+    """A PIN being checked: one longer than any PIN can be is simply incorrect."""
+    require(ptr, what)
+    return read_bytes(ptr, length, what, ck.CKR_PIN_INCORRECT, MAX_PIN_LEN)
+
+
+def check_count(count: int, what: str) -> None:
+    """Array lengths (attribute templates) are bounded like buffers: an absurd count is refused before reading."""
+    if count > MAX_TEMPLATE_LEN:
+        raise bad_arguments(f"{what}: {count} entries is more than {MAX_TEMPLATE_LEN}")
 
 
 def read_ulong(ptr: Any) -> int:
@@ -103,6 +132,7 @@ def read_template(ptr: Any, count: int) -> list[tuple[int, bytes]]:
     if count == 0:
         return []
     require(ptr, "template")
+    check_count(count, "template")
     template = []
     for i in range(count):
         attr = ptr[i]
@@ -114,7 +144,7 @@ def read_template(ptr: Any, count: int) -> list[tuple[int, bytes]]:
             nested = ffi.cast("CK_ATTRIBUTE *", attr.pValue) if length else NULL
             value = codec.pack_attributes(read_template(nested, length // ATTRIBUTE_SIZE))
         else:
-            value = read_bytes(attr.pValue, length, "attribute value")
+            value = read_bytes(attr.pValue, length, "attribute value", ck.CKR_ATTRIBUTE_VALUE_INVALID)
         template.append((attr_type, value))
     return template
 

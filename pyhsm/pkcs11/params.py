@@ -36,10 +36,11 @@ def _struct(ctype: str, ptr: Any, length: int) -> Any:
 
 
 def _param_bytes(ptr: Any, length: int, what: str) -> bytes:
+    """A buffer a parameter points to: NULL with a length, or an absurd length, make the parameter invalid."""
     try:
         return read_bytes(ptr, length, what)
-    except CKRError:
-        raise _invalid(f"{what} is NULL") from None
+    except CKRError as error:
+        raise _invalid(str(error)) from None
 
 
 def _oaep(ptr: Any, length: int) -> OaepParams:
@@ -77,11 +78,9 @@ def _ulong(ptr: Any, length: int) -> int:
 
 
 def _raw(ptr: Any, length: int) -> bytes | None:
-    if ptr == ffi.NULL:
-        if length:
-            raise _invalid("pParameter is NULL")
+    if ptr == ffi.NULL and not length:
         return None
-    return read_bytes(ptr, length)
+    return _param_bytes(ptr, length, "pParameter")
 
 
 _DECODERS: dict[ParamKind, Callable[[Any, int], MechanismParam]] = {
