@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,18 @@ def build_c_host(sources: Sequence[Path], build: Path, libraries: Sequence[str] 
     return binary
 
 
+def parse_objects(text: str) -> list[dict[str, str]]:
+    """pkcs11-tool's object listing as [{'header': 'Private Key Object; RSA', 'label': ..., 'ID': ...}, ...]."""
+    objects: list[dict[str, str]] = []
+    for line in text.splitlines():
+        if re.match(r"^\S.*Object;", line):
+            objects.append({"header": line.rstrip()})
+        elif objects and line.startswith("  ") and ":" in line:
+            key, _, value = line.strip().partition(":")
+            objects[-1][key.strip()] = value.strip()
+    return objects
+
+
 class Interop:
     """The helpers above, handed to tests as the `interop` fixture."""
 
@@ -114,6 +127,7 @@ class Interop:
     make_store = staticmethod(make_store)
     init_token = staticmethod(init_token)
     build_c_host = staticmethod(build_c_host)
+    parse_objects = staticmethod(parse_objects)
 
 
 @pytest.fixture(scope="session")

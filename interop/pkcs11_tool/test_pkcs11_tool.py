@@ -82,18 +82,6 @@ def keys(keypairs: dict[str, Any]) -> dict[str, Any]:
     return keypairs
 
 
-def parse_objects(text: str) -> list[dict[str, str]]:
-    """pkcs11-tool's object listing as [{'header': 'Private Key Object; RSA', 'label': ..., 'ID': ...}, ...]."""
-    objects: list[dict[str, str]] = []
-    for line in text.splitlines():
-        if re.match(r"^\S.*Object;", line):
-            objects.append({"header": line.rstrip()})
-        elif objects and line.startswith("  ") and ":" in line:
-            key, _, value = line.strip().partition(":")
-            objects[-1][key.strip()] = value.strip()
-    return objects
-
-
 def words(value: str) -> set[str]:
     return {w.strip() for w in value.split(",") if w.strip()}
 
@@ -192,10 +180,10 @@ def test_list_mechanisms(tool: Tool) -> None:
 
 # ---- key generation and objects ---------------------------------------------------------------------------
 
-def test_keypairgen_rsa_2048(keypairs: dict[str, Any]) -> None:
+def test_keypairgen_rsa_2048(tool: Tool, keypairs: dict[str, Any]) -> None:
     out = ok(keypairs["rsa"])
     assert out.startswith("Key pair generated:\n"), out
-    private, public = parse_objects(out)
+    private, public = tool.interop.parse_objects(out)
     assert private["header"] == "Private Key Object; RSA"
     assert (private["label"], private["ID"]) == (RSA_LABEL, RSA_ID)
     assert {"sign", "decrypt"} <= words(private["Usage"])
@@ -206,10 +194,10 @@ def test_keypairgen_rsa_2048(keypairs: dict[str, Any]) -> None:
     print(f"--keypairgen rsa:2048: private {private['Usage']!r} {private['Access']!r}; public 2048 bits")
 
 
-def test_keypairgen_ec_p256(keypairs: dict[str, Any]) -> None:
+def test_keypairgen_ec_p256(tool: Tool, keypairs: dict[str, Any]) -> None:
     out = ok(keypairs["ec"])
     assert out.startswith("Key pair generated:\n"), out
-    private, public = parse_objects(out)
+    private, public = tool.interop.parse_objects(out)
     assert private["header"] == "Private Key Object; EC"
     assert (private["label"], private["ID"]) == (EC_LABEL, EC_ID)
     assert "sign" in words(private["Usage"])
@@ -224,12 +212,12 @@ def test_keypairgen_ec_p256(keypairs: dict[str, Any]) -> None:
 
 
 def test_list_objects(tool: Tool, keys: dict[str, Any]) -> None:
-    public_only = parse_objects(ok(tool("--list-objects")))
+    public_only = tool.interop.parse_objects(ok(tool("--list-objects")))
     assert sorted((o["header"], o["label"], o["ID"]) for o in public_only) == [
         ("Public Key Object; EC  EC_POINT 256 bits", EC_LABEL, EC_ID),
         ("Public Key Object; RSA 2048 bits", RSA_LABEL, RSA_ID),
     ], public_only
-    everything = parse_objects(ok(tool.login("--list-objects")))
+    everything = tool.interop.parse_objects(ok(tool.login("--list-objects")))
     assert sorted((o["header"], o["label"], o["ID"]) for o in everything) == [
         ("Private Key Object; EC", EC_LABEL, EC_ID),
         ("Private Key Object; RSA", RSA_LABEL, RSA_ID),

@@ -53,7 +53,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyhsm.cli import token
+    from pyhsm.cli import integrations, token
 
     parser = argparse.ArgumentParser(
         prog="pyhsm", description="Manage pyhsm, a software HSM exposed as the PKCS#11 module libpyhsm.so.",
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     token.add_parser(sub)
+    integrations.add_parser(sub)
     return parser
 
 
