@@ -89,6 +89,30 @@ def init_token(env: dict[str, str], label: str, so_pin: str = SO_PIN, pin: str =
     raise AssertionError(f"token {label!r} not in `pyhsm token list`: {slots}")
 
 
+OPENSSL_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"  # libengine-pkcs11-openssl (libp11)
+ENGINE_CONFIG = """openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = {engine}
+MODULE_PATH = {module}
+PIN = {pin}
+init = 0
+"""
+
+
+def openssl_engine_env(token: TokenInfo, module: str, path: Path, extra_config: str = "") -> dict[str, str]:
+    """Write an OpenSSL config loading libp11's engine on `module` with the token's PIN (plus `extra_config`
+    sections) to `path`, and return the token's environment with OPENSSL_CONF naming it. The engine lives in a
+    config of its own: in the default one it breaks ordinary file-key commands (../shared/docs/clients.md)."""
+    assert Path(OPENSSL_ENGINE).exists(), "libengine-pkcs11-openssl is not installed (bash ci/install.sh installs it)"
+    path.write_text(ENGINE_CONFIG.format(engine=OPENSSL_ENGINE, module=module, pin=token.pin) + extra_config)
+    return dict(token.env, OPENSSL_CONF=str(path))
+
+
 def build_c_host(sources: Sequence[Path], build: Path, libraries: Sequence[str] = ()) -> Path:
     """Compile a C host the way tests/c_host's are built: with the generated pyhsm_gen.h and ck_constants.h, and
     tests/c_host/common.h on the include path. Returns the binary (named after the first source)."""
@@ -128,6 +152,7 @@ class Interop:
     init_token = staticmethod(init_token)
     build_c_host = staticmethod(build_c_host)
     parse_objects = staticmethod(parse_objects)
+    openssl_engine_env = staticmethod(openssl_engine_env)
 
 
 @pytest.fixture(scope="session")

@@ -18,20 +18,8 @@ from typing import Any
 import pytest
 
 LABEL = "openssl-ca"
-ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"
 
-CONFIG = """openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = {engine}
-MODULE_PATH = {module}
-PIN = {pin}
-init = 0
-[req]
+EXTENSIONS = """[req]
 distinguished_name = dn
 [dn]
 [v3_ca]
@@ -73,7 +61,6 @@ class CA:
 def ca(interop, pyhsm_module, tmp_path_factory) -> CA:  # type: ignore[no-untyped-def]
     interop.require_tool("openssl")
     interop.require_tool("pkcs11-tool")
-    assert Path(ENGINE).exists(), "libengine-pkcs11-openssl is not installed (bash ci/install.sh installs it)"
     base = tmp_path_factory.mktemp("openssl-ca")
     token = interop.init_token(interop.make_store(base), LABEL)
     for key_type, key_id, label in (("rsa:3072", "01", "root"), ("EC:prime256v1", "02", "intermediate"),
@@ -84,9 +71,7 @@ def ca(interop, pyhsm_module, tmp_path_factory) -> CA:  # type: ignore[no-untype
         assert result.returncode == 0, result.stderr
     work = base / "work"
     work.mkdir()
-    (work / "engine.cnf").write_text(CONFIG.format(engine=ENGINE, module=pyhsm_module, pin=token.pin))
-    env = dict(token.env, OPENSSL_CONF=str(work / "engine.cnf"))
-    return CA(interop, token, work, env)
+    return CA(interop, token, work, interop.openssl_engine_env(token, pyhsm_module, work / "engine.cnf", EXTENSIONS))
 
 
 @pytest.fixture(scope="module")
