@@ -91,10 +91,10 @@ def test_root_key_copy_in_offline_token_b_signs_under_the_same_root(
 
 def test_root_key_copy_in_token_b_is_sensitive_and_not_local(offline: tuple[Any, dict[str, str]]) -> None:
     b, _ = offline
-    blocks = [part for part in b.tool("--list-objects", "--type", "privkey").split("Private Key Object")
-              if "label:      root" in part]
-    assert len(blocks) == 1, blocks
-    access = blocks[0].split("Access:")[1].splitlines()[0]
+    roots = [o for o in b.interop.parse_objects(b.tool("--list-objects", "--type", "privkey"))
+             if o.get("label") == "root"]
+    assert len(roots) == 1, roots
+    access = roots[0]["Access"]
     assert "sensitive" in access and "local" not in access, access  # unwrapped, not generated there
 
 
