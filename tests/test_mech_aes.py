@@ -104,3 +104,19 @@ def test_kwp_wrap_of_an_rsa_private_key_is_rfc5649_over_pkcs8(session, key) -> N
 
     assert load_der_private_key(der, None).private_numbers().public_numbers.n == int.from_bytes(
         priv[Attribute.MODULUS], "big")
+
+
+def test_gcm_wraps_and_unwraps_a_key(session, key) -> None:
+    target = session.create_object({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES,
+                                    Attribute.VALUE: bytes(range(24)), Attribute.EXTRACTABLE: True})
+    iv = os.urandom(12)
+    params = pkcs11.GCMParams(iv, b"wrap aad", 128)
+    wrapped = key.wrap_key(target, mechanism=Mechanism.AES_GCM, mechanism_param=params)
+    assert wrapped == AESGCM(KEY).encrypt(iv, bytes(range(24)), b"wrap aad")
+    unwrapped = key.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped, mechanism=Mechanism.AES_GCM,
+                               mechanism_param=params, template={Attribute.SENSITIVE: False,
+                                                                 Attribute.EXTRACTABLE: True})
+    assert unwrapped[Attribute.VALUE] == bytes(range(24))
+    with pytest.raises(pkcs11.exceptions.WrappedKeyInvalid):
+        key.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped[:-1] + bytes([wrapped[-1] ^ 1]),
+                       mechanism=Mechanism.AES_GCM, mechanism_param=params)

@@ -4,6 +4,7 @@ from pyhsm.mechanisms import (
     aes,
     aes_gcm,
     aes_wrap,
+    cloudhsm,
     concatenate,
     des3,
     digest,
@@ -11,7 +12,9 @@ from pyhsm.mechanisms import (
     generic,
     hmac,
     rsa,
+    rsa_aes_wrap,
     rsa_padded,
 )
 
-__all__ = ["aes", "aes_gcm", "aes_wrap", "concatenate", "des3", "digest", "ec", "generic", "hmac", "rsa", "rsa_padded"]
+__all__ = ["aes", "aes_gcm", "aes_wrap", "cloudhsm", "concatenate", "des3", "digest", "ec", "generic", "hmac", "rsa",
+           "rsa_aes_wrap", "rsa_padded"]

@@ -3,6 +3,7 @@ buffers everything and releases plaintext only at Final, after the tag has been 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -12,27 +13,31 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms.aes import AesMechanism, aes_algorithm
-from pyhsm.mechanisms.generic import UNLIMITED, BufferedCipherOp, param_invalid
+from pyhsm.mechanisms.generic import UNLIMITED, BufferedCipherOp, WrapsWithCipher, param_invalid
 from pyhsm.mechanisms.params import GcmParams, MechanismParam, ParamKind
-from pyhsm.mechanisms.registry import KeyView, register
+from pyhsm.mechanisms.registry import KeyView, MechanismInfo, register
 
 GCM_TAG_BITS = frozenset({32, 64, 96, 104, 112, 120, 128})  # SP 800-38D section 5.2.1.2
 GCM_IV_BYTES = (8, 128)  # what pyca/cryptography accepts
 
 
 # ---- GCM ------------------------------------------------------------------------------------------------------
-def _gcm(param: MechanismParam) -> GcmParams:
-    """ulIvBits is not checked (clients disagree on it; the IV length is authoritative)."""
+def gcm_params(param: MechanismParam, iv_from_caller: bool = True) -> GcmParams:
+    """ulIvBits is not checked (clients disagree on it; the IV length is authoritative). With `iv_from_caller`
+    False the token makes the IV and the caller's pIv must be NULL (CKM_CLOUDHSM_AES_GCM)."""
     if not isinstance(param, GcmParams):
         raise param_invalid("CK_GCM_PARAMS required")
-    if not GCM_IV_BYTES[0] <= len(param.iv) <= GCM_IV_BYTES[1]:
+    if not iv_from_caller:
+        if param.iv:
+            raise param_invalid("pIv must be NULL: the token generates the IV")
+    elif not GCM_IV_BYTES[0] <= len(param.iv) <= GCM_IV_BYTES[1]:
         raise param_invalid(f"the GCM IV must be {GCM_IV_BYTES[0]}..{GCM_IV_BYTES[1]} bytes")
     if param.tag_bits not in GCM_TAG_BITS:
         raise param_invalid(f"ulTagBits must be one of {sorted(GCM_TAG_BITS)}")
     return param
 
 
-def _aesgcm(key: KeyView) -> AESGCM:
+def aesgcm(key: KeyView) -> AESGCM:
     result: AESGCM = key.cached("aes.gcm", lambda: AESGCM(bytes(key.attrs[ck.CKA_VALUE])))
     return result
 
@@ -67,7 +72,12 @@ class GcmEncryptOp:
         return out if self._tag_len == 16 else out[:len(data) + self._tag_len]
 
 
-def _gcm_decrypt(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> BufferedCipherOp:
+def gcm_decrypt_op(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> BufferedCipherOp:
+    return BufferedCipherOp(gcm_decrypt(aead, algorithm, p), UNLIMITED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+
+
+def gcm_decrypt(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> Callable[[bytes], bytes]:
+    """ciphertext || tag -> plaintext, or CKR_ENCRYPTED_DATA_INVALID when the tag does not match."""
     tag_len = p.tag_bits // 8
 
     def decrypt(data: bytes) -> bytes:
@@ -83,19 +93,22 @@ def _gcm_decrypt(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> Buffe
         except InvalidTag:
             raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID, "GCM tag mismatch") from None
 
-    return BufferedCipherOp(decrypt, UNLIMITED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+    return decrypt
 
 
 @register
-class AesGcm(AesMechanism):
+class AesGcm(AesMechanism, WrapsWithCipher):
+    """Also a wrap mechanism: the wrapped key is ciphertext || tag under the caller's IV and AAD."""
+
     ckm = ck.CKM_AES_GCM
+    info = MechanismInfo(16, 32, ck.CKF_ENCRYPT | ck.CKF_DECRYPT | ck.CKF_WRAP | ck.CKF_UNWRAP)
     param_kind = ParamKind.GCM
 
     def check_param(self, param: MechanismParam) -> None:
-        _gcm(param)
+        gcm_params(param)
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> GcmEncryptOp:
-        return GcmEncryptOp(_aesgcm(key), aes_algorithm(key), _gcm(param))
+        return GcmEncryptOp(aesgcm(key), aes_algorithm(key), gcm_params(param))
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
-        return _gcm_decrypt(_aesgcm(key), aes_algorithm(key), _gcm(param))
+        return gcm_decrypt_op(aesgcm(key), aes_algorithm(key), gcm_params(param))

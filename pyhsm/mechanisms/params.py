@@ -21,6 +21,11 @@ class ParamKind(enum.Enum):
     ECDH1 = "ecdh1"  # CK_ECDH1_DERIVE_PARAMS
     ULONG = "ulong"  # a single CK_ULONG (e.g. CKM_*_HMAC_GENERAL output length)
     KEY_HANDLE = "key-handle"  # a single CK_OBJECT_HANDLE, decoded to KeyHandle
+    RSA_AES_WRAP = "rsa-aes-wrap"  # CK_RSA_AES_KEY_WRAP_PARAMS
+    CCM = "ccm"  # CK_CCM_PARAMS
+    EDDSA = "eddsa"  # CK_EDDSA_PARAMS, or None when pParameter is NULL
+    HKDF = "hkdf"  # CK_HKDF_PARAMS
+    SP800_108 = "sp800-108"  # CK_SP800_108_KDF_PARAMS
 
 
 @dataclass(frozen=True)
@@ -70,4 +75,68 @@ class Ecdh1Params:
     public_data: bytes  # peer's EC point (raw 04||X||Y or DER OCTET STRING)
 
 
-MechanismParam = None | bytes | int | KeyHandle | OaepParams | PssParams | GcmParams | CtrParams | Ecdh1Params
+@dataclass(frozen=True)
+class RsaAesWrapParams:
+    aes_key_bits: int
+    oaep: OaepParams
+
+
+@dataclass(frozen=True)
+class CcmParams:
+    data_len: int  # the plaintext length, declared in advance (CCM needs it before the first block)
+    nonce: bytes
+    aad: bytes
+    mac_len: int  # bytes
+
+
+@dataclass(frozen=True)
+class EddsaParams:
+    prehash: bool  # phFlag: Ed25519ph / Ed448ph
+    context: bytes
+
+
+@dataclass(frozen=True)
+class HkdfParams:
+    extract: bool
+    expand: bool
+    prf_hash: int  # CKM_SHA256, ...
+    salt_type: int  # CKF_HKDF_SALT_NULL / _DATA / _KEY
+    salt: bytes
+    salt_key: KeyHandle | None  # set for CKF_HKDF_SALT_KEY; the engine resolves it
+    info: bytes
+
+
+@dataclass(frozen=True)
+class CounterFormat:
+    """CK_SP800_108_COUNTER_FORMAT (the iteration variable or an optional counter)."""
+
+    little_endian: bool
+    width_bits: int
+
+
+@dataclass(frozen=True)
+class DkmLengthFormat:
+    """CK_SP800_108_DKM_LENGTH_FORMAT."""
+
+    method: int  # CK_SP800_108_DKM_LENGTH_SUM_OF_KEYS / _SUM_OF_SEGMENTS
+    little_endian: bool
+    width_bits: int
+
+
+@dataclass(frozen=True)
+class PrfDataParam:
+    """One CK_PRF_DATA_PARAM: its type and decoded value (a format, or the bytes of a byte array)."""
+
+    type: int
+    value: CounterFormat | DkmLengthFormat | bytes | None
+
+
+@dataclass(frozen=True)
+class Sp800108Params:
+    prf: int  # CKM_SHA256_HMAC, CKM_AES_CMAC, ...
+    data: tuple[PrfDataParam, ...]
+    additional_keys: int  # ulAdditionalDerivedKeys
+
+
+MechanismParam = (None | bytes | int | KeyHandle | OaepParams | PssParams | GcmParams | CtrParams | Ecdh1Params
+                  | RsaAesWrapParams | CcmParams | EddsaParams | HkdfParams | Sp800108Params)

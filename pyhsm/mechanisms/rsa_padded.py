@@ -166,7 +166,7 @@ class Sha512RsaPss(HashRsaPss):
 
 
 # ---- OAEP -------------------------------------------------------------------------------------------------------
-def _oaep(param: MechanismParam) -> padding.OAEP:
+def oaep_padding(param: MechanismParam) -> padding.OAEP:
     if not isinstance(param, OaepParams):
         raise param_invalid("CK_RSA_PKCS_OAEP_PARAMS required")
     if param.source not in (0, ck.CKZ_DATA_SPECIFIED) or (param.source == 0 and param.source_data):
@@ -181,11 +181,11 @@ class RsaPkcsOaep(RsaMechanism, WrapsWithCipher):
     param_kind = ParamKind.OAEP
 
     def check_param(self, param: MechanismParam) -> None:
-        _oaep(param)
+        oaep_padding(param)
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
         pub = public_key(key)
-        pad = _oaep(param)
+        pad = oaep_padding(param)
         limit = modulus_len(pub) - 2 * pad.algorithm.digest_size - 2
 
         def encrypt(data: bytes) -> bytes:
@@ -197,5 +197,5 @@ class RsaPkcsOaep(RsaMechanism, WrapsWithCipher):
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
         priv = private_key(key)
-        return BufferedCipherOp(private_decrypt(priv, _oaep(param)), modulus_len(priv),
+        return BufferedCipherOp(private_decrypt(priv, oaep_padding(param)), modulus_len(priv),
                                 ck.CKR_ENCRYPTED_DATA_LEN_RANGE)

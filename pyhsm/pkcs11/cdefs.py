@@ -89,6 +89,29 @@ typedef struct CK_ECDH1_DERIVE_PARAMS {
 typedef struct CK_KEY_DERIVATION_STRING_DATA { CK_BYTE_PTR pData; CK_ULONG ulLen; } CK_KEY_DERIVATION_STRING_DATA;
 typedef struct CK_AES_CBC_ENCRYPT_DATA_PARAMS { CK_BYTE iv[16]; CK_BYTE_PTR pData; CK_ULONG length; }
     CK_AES_CBC_ENCRYPT_DATA_PARAMS;
+typedef struct CK_RSA_AES_KEY_WRAP_PARAMS { CK_ULONG ulAESKeyBits; CK_RSA_PKCS_OAEP_PARAMS *pOAEPParams; }
+    CK_RSA_AES_KEY_WRAP_PARAMS;
+typedef struct CK_CCM_PARAMS {
+    CK_ULONG ulDataLen; CK_BYTE_PTR pNonce; CK_ULONG ulNonceLen; CK_BYTE_PTR pAAD; CK_ULONG ulAADLen; CK_ULONG ulMACLen;
+} CK_CCM_PARAMS;
+typedef struct CK_EDDSA_PARAMS { CK_BBOOL phFlag; CK_ULONG ulContextDataLen; CK_BYTE_PTR pContextData; }
+    CK_EDDSA_PARAMS;
+typedef struct CK_HKDF_PARAMS {
+    CK_BBOOL bExtract; CK_BBOOL bExpand; CK_MECHANISM_TYPE prfHashMechanism; CK_ULONG ulSaltType;
+    CK_BYTE_PTR pSalt; CK_ULONG ulSaltLen; CK_OBJECT_HANDLE hSaltKey; CK_BYTE_PTR pInfo; CK_ULONG ulInfoLen;
+} CK_HKDF_PARAMS;
+typedef struct CK_PRF_DATA_PARAM { CK_ULONG type; CK_VOID_PTR pValue; CK_ULONG ulValueLen; } CK_PRF_DATA_PARAM;
+typedef struct CK_SP800_108_COUNTER_FORMAT { CK_BBOOL bLittleEndian; CK_ULONG ulWidthInBits; }
+    CK_SP800_108_COUNTER_FORMAT;
+typedef struct CK_SP800_108_DKM_LENGTH_FORMAT {
+    CK_ULONG dkmLengthMethod; CK_BBOOL bLittleEndian; CK_ULONG ulWidthInBits;
+} CK_SP800_108_DKM_LENGTH_FORMAT;
+typedef struct CK_DERIVED_KEY { CK_ATTRIBUTE_PTR pTemplate; CK_ULONG ulAttributeCount; CK_OBJECT_HANDLE_PTR phKey; }
+    CK_DERIVED_KEY;
+typedef struct CK_SP800_108_KDF_PARAMS {
+    CK_MECHANISM_TYPE prfType; CK_ULONG ulNumberOfDataParams; CK_PRF_DATA_PARAM *pDataParams;
+    CK_ULONG ulAdditionalDerivedKeys; CK_DERIVED_KEY *pAdditionalDerivedKeys;
+} CK_SP800_108_KDF_PARAMS;
 """
 
 # (name, parameter list) in function-list order: 68 of v2.40, then the 24 added by v3.0.

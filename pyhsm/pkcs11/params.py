@@ -10,14 +10,22 @@ from pyhsm._pkcs11 import ffi
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms import registry
 from pyhsm.mechanisms.params import (
+    CcmParams,
+    CounterFormat,
     CtrParams,
+    DkmLengthFormat,
     Ecdh1Params,
+    EddsaParams,
     GcmParams,
+    HkdfParams,
     KeyHandle,
     MechanismParam,
     OaepParams,
     ParamKind,
+    PrfDataParam,
     PssParams,
+    RsaAesWrapParams,
+    Sp800108Params,
 )
 from pyhsm.pkcs11.marshal import read_bytes, read_ulong, require
 
@@ -44,7 +52,10 @@ def _param_bytes(ptr: Any, length: int, what: str) -> bytes:
 
 
 def _oaep(ptr: Any, length: int) -> OaepParams:
-    p = _struct("CK_RSA_PKCS_OAEP_PARAMS", ptr, length)
+    return _oaep_struct(_struct("CK_RSA_PKCS_OAEP_PARAMS", ptr, length))
+
+
+def _oaep_struct(p: Any) -> OaepParams:
     return OaepParams(int(p.hashAlg), int(p.mgf), int(p.source),
                       _param_bytes(p.pSourceData, int(p.ulSourceDataLen), "OAEP label"))
 
@@ -55,8 +66,11 @@ def _pss(ptr: Any, length: int) -> PssParams:
 
 
 def _gcm(ptr: Any, length: int) -> GcmParams:
+    """A NULL pIv decodes as an empty IV whatever ulIvLen says (CKM_CLOUDHSM_AES_GCM requires it NULL; for
+    CKM_AES_GCM an empty IV is invalid anyway)."""
     p = _struct("CK_GCM_PARAMS", ptr, length)
-    return GcmParams(_param_bytes(p.pIv, int(p.ulIvLen), "GCM IV"), int(p.ulIvBits),
+    iv = b"" if p.pIv == ffi.NULL else _param_bytes(p.pIv, int(p.ulIvLen), "GCM IV")
+    return GcmParams(iv, int(p.ulIvBits),
                      _param_bytes(p.pAAD, int(p.ulAADLen), "GCM AAD"), int(p.ulTagBits))
 
 
@@ -69,6 +83,67 @@ def _ecdh1(ptr: Any, length: int) -> Ecdh1Params:
     p = _struct("CK_ECDH1_DERIVE_PARAMS", ptr, length)
     return Ecdh1Params(int(p.kdf), _param_bytes(p.pSharedData, int(p.ulSharedDataLen), "shared data"),
                        _param_bytes(p.pPublicData, int(p.ulPublicDataLen), "public data"))
+
+
+def _rsa_aes_wrap(ptr: Any, length: int) -> RsaAesWrapParams:
+    p = _struct("CK_RSA_AES_KEY_WRAP_PARAMS", ptr, length)
+    if p.pOAEPParams == ffi.NULL:
+        raise _invalid("pOAEPParams is NULL")
+    oaep = ffi.new("CK_RSA_PKCS_OAEP_PARAMS *")
+    ffi.memmove(oaep, p.pOAEPParams, ffi.sizeof("CK_RSA_PKCS_OAEP_PARAMS"))
+    return RsaAesWrapParams(int(p.ulAESKeyBits), _oaep_struct(oaep))
+
+
+def _ccm(ptr: Any, length: int) -> CcmParams:
+    p = _struct("CK_CCM_PARAMS", ptr, length)
+    return CcmParams(int(p.ulDataLen), _param_bytes(p.pNonce, int(p.ulNonceLen), "CCM nonce"),
+                     _param_bytes(p.pAAD, int(p.ulAADLen), "CCM AAD"), int(p.ulMACLen))
+
+
+def _eddsa(ptr: Any, length: int) -> EddsaParams | None:
+    if ptr == ffi.NULL and not length:
+        return None  # pure EdDSA (Ed25519 / Ed448 without context)
+    p = _struct("CK_EDDSA_PARAMS", ptr, length)
+    return EddsaParams(bool(p.phFlag), _param_bytes(p.pContextData, int(p.ulContextDataLen), "EdDSA context"))
+
+
+def _hkdf(ptr: Any, length: int) -> HkdfParams:
+    p = _struct("CK_HKDF_PARAMS", ptr, length)
+    salt_type = int(p.ulSaltType)
+    salt = _param_bytes(p.pSalt, int(p.ulSaltLen), "HKDF salt") if salt_type == ck.CKF_HKDF_SALT_DATA else b""
+    salt_key = KeyHandle(int(p.hSaltKey)) if salt_type == ck.CKF_HKDF_SALT_KEY else None
+    return HkdfParams(bool(p.bExtract), bool(p.bExpand), int(p.prfHashMechanism), salt_type, salt, salt_key,
+                      _param_bytes(p.pInfo, int(p.ulInfoLen), "HKDF info"))
+
+
+MAX_PRF_DATA_PARAMS = 64
+
+
+def _prf_data(item: Any) -> PrfDataParam:
+    kind, ptr, length = int(item.type), item.pValue, int(item.ulValueLen)
+    if kind in (ck.CK_SP800_108_ITERATION_VARIABLE, ck.CK_SP800_108_OPTIONAL_COUNTER):
+        if kind == ck.CK_SP800_108_ITERATION_VARIABLE and ptr == ffi.NULL and not length:
+            return PrfDataParam(kind, None)
+        c = _struct("CK_SP800_108_COUNTER_FORMAT", ptr, length)
+        return PrfDataParam(kind, CounterFormat(bool(c.bLittleEndian), int(c.ulWidthInBits)))
+    if kind == ck.CK_SP800_108_DKM_LENGTH:
+        d = _struct("CK_SP800_108_DKM_LENGTH_FORMAT", ptr, length)
+        return PrfDataParam(kind, DkmLengthFormat(int(d.dkmLengthMethod), bool(d.bLittleEndian), int(d.ulWidthInBits)))
+    if kind == ck.CK_SP800_108_BYTE_ARRAY:
+        return PrfDataParam(kind, _param_bytes(ptr, length, "byte array"))
+    raise _invalid(f"unknown CK_PRF_DATA_TYPE 0x{kind:X}")
+
+
+def _sp800_108(ptr: Any, length: int) -> Sp800108Params:
+    p = _struct("CK_SP800_108_KDF_PARAMS", ptr, length)
+    count = int(p.ulNumberOfDataParams)
+    if count > MAX_PRF_DATA_PARAMS or (count and p.pDataParams == ffi.NULL):
+        raise _invalid("bad pDataParams")
+    items = ffi.new("CK_PRF_DATA_PARAM[]", max(count, 1))
+    if count:
+        ffi.memmove(items, p.pDataParams, count * ffi.sizeof("CK_PRF_DATA_PARAM"))
+    return Sp800108Params(int(p.prfType), tuple(_prf_data(items[i]) for i in range(count)),
+                          int(p.ulAdditionalDerivedKeys))
 
 
 def _ulong(ptr: Any, length: int) -> int:
@@ -93,6 +168,11 @@ _DECODERS: dict[ParamKind, Callable[[Any, int], MechanismParam]] = {
     ParamKind.ECDH1: _ecdh1,
     ParamKind.ULONG: _ulong,
     ParamKind.KEY_HANDLE: lambda ptr, length: KeyHandle(_ulong(ptr, length)),
+    ParamKind.RSA_AES_WRAP: _rsa_aes_wrap,
+    ParamKind.CCM: _ccm,
+    ParamKind.EDDSA: _eddsa,
+    ParamKind.HKDF: _hkdf,
+    ParamKind.SP800_108: _sp800_108,
 }
 
 
