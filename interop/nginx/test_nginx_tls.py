@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -24,55 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nginx_setup import (
+    ENGINE,
+    Nginx,
+    free_port,
+    generate_token_keys,
+    nginx_config,
+    self_signed_certificates,
+    token_key_uri,
+    write_engine_config,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_PYTHON = "/usr/bin/python3.11"
-ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"
 LABEL = "nginx"
 RSA_ONLY = ("--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256")  # else TLS 1.3 picks the ECDSA cert
-
-ENGINE_CONFIG = """openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = {engine}
-MODULE_PATH = {module}
-PIN = {pin}
-init = 1
-"""
-
-REQ_CONFIG = """[req]
-distinguished_name = dn
-[dn]
-[v3]
-subjectAltName = DNS:localhost,IP:127.0.0.1
-basicConstraints = critical,CA:true
-"""
-
-NGINX_CONFIG = """user nobody nogroup;
-worker_processes 2;
-error_log {dir}/error.log info;
-pid {dir}/nginx.pid;
-env PYHSM_STORE_DIR={store};
-events {{}}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/tmp/body; proxy_temp_path {dir}/tmp/proxy; fastcgi_temp_path {dir}/tmp/fcgi;
-  uwsgi_temp_path {dir}/tmp/uwsgi; scgi_temp_path {dir}/tmp/scgi;
-  server {{
-    listen 127.0.0.1:{port} ssl;
-    ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_certificate {dir}/rsa.pem;
-    ssl_certificate_key "engine:pkcs11:pkcs11:token={label};object=rsa;type=private";
-    ssl_certificate {dir}/ec.pem;
-    ssl_certificate_key "engine:pkcs11:pkcs11:token={label};object=ec;type=private";
-    location / {{ return 200 "served with a key in pyhsm\\n"; }}
-  }}
-}}
-"""
 
 
 @dataclass
@@ -80,12 +45,7 @@ class Server:
     interop: Any
     dir: Path
     port: int
-    env: dict[str, str]  # OPENSSL_CONF (engine, init = 1) and PYHSM_STORE_DIR
-
-    def nginx(self, *args: str) -> None:
-        result = self.interop.run(["nginx", "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"), *args],
-                                  env=self.env)
-        assert result.returncode == 0, result.stderr
+    nginx: Nginx  # its env: OPENSSL_CONF (engine, init = 1) and PYHSM_STORE_DIR
 
     def s_client(self, *args: str) -> str:
         result = self.interop.run(["openssl", "s_client", "-connect", f"127.0.0.1:{self.port}", "-servername",
@@ -99,12 +59,6 @@ class Server:
                                    f"localhost:{self.port}:127.0.0.1", f"https://localhost:{self.port}/", *args])
         assert result.returncode == 0, result.stderr
         return str(result.stdout)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _readable_by_workers(path: Path) -> None:
@@ -131,27 +85,17 @@ def server(interop) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     result = interop.run([*cli, "token", "init", "--label", LABEL, "--so-pin", interop.SO_PIN, "--pin",
                           interop.USER_PIN], env=env)
     assert result.returncode == 0, result.stderr
-    for key_type, key_id, label in (("rsa:2048", "01", "rsa"), ("EC:prime256v1", "02", "ec")):
-        result = interop.run(["pkcs11-tool", "--module", module, "--token-label", LABEL, "--login", "--pin",
-                              interop.USER_PIN, "--keypairgen", "--key-type", key_type, "--id", key_id,
-                              "--label", label], env=env)
-        assert result.returncode == 0, result.stderr
-    (base / "engine.cnf").write_text(ENGINE_CONFIG.format(engine=ENGINE, module=module, pin=interop.USER_PIN))
-    (base / "req.cnf").write_text(REQ_CONFIG)
-    env["OPENSSL_CONF"] = str(base / "engine.cnf")
-    for key in ("rsa", "ec"):  # self-signed server certificates, signed in the token
-        result = interop.run(["openssl", "req", "-new", "-x509", "-keyform", "engine", "-engine", "pkcs11", "-key",
-                              f"pkcs11:token={LABEL};object={key};type=private", "-subj", "/CN=localhost",
-                              "-days", "2", "-sha256", "-config", str(base / "req.cnf"), "-extensions", "v3",
-                              "-out", str(base / f"{key}.pem")], env=env)
-        assert result.returncode == 0, result.stderr
-    (base / "tmp").mkdir()
+    generate_token_keys(module, LABEL, interop.USER_PIN, env)
+    env["OPENSSL_CONF"] = str(write_engine_config(base / "engine.cnf", module, interop.USER_PIN))
+    self_signed_certificates(base, LABEL, env)
+    port = free_port()
+    certificates = {str(base / f"{key}.pem"): f"engine:pkcs11:{token_key_uri(LABEL, key)}" for key in ("rsa", "ec")}
+    (base / "nginx.conf").write_text(nginx_config(base, port, certificates, env={"PYHSM_STORE_DIR": str(store)},
+                                                  body="served with a key in pyhsm"))
     shutil.chown(store, "nobody", "nogroup")
     for path in [*store.iterdir(), base / "tmp"]:
         shutil.chown(path, "nobody", "nogroup")
-    port = _free_port()
-    (base / "nginx.conf").write_text(NGINX_CONFIG.format(dir=base, store=store, port=port, label=LABEL))
-    srv = Server(interop, base, port, env)
+    srv = Server(interop, base, port, Nginx(base, env))
     srv.nginx()
     try:
         yield srv
