@@ -191,8 +191,18 @@ static struct op *new_verify(CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mech, CK_OBJ
     return o;
 }
 
+/* BENCH_ONLY=prefix runs only the figures whose name starts with it (to profile one operation). */
+static int wanted(const char *name) {
+    const char *only = getenv("BENCH_ONLY");
+    return !only || !strncmp(name, only, strlen(only));
+}
+
 /* Steady state: one untimed call first (a module may load and cache a key on its first use). */
 static void measure(const char *name, struct op *o, double scale, const char *unit) {
+    if (!wanted(name)) {
+        free(o);
+        return;
+    }
     run_op(o);
     double per_second = rate(seconds, 3, run_op, o);
     report(name, scale > 0 ? per_second * scale : -scale / per_second, unit);
@@ -209,6 +219,7 @@ enum gen_kind { GEN_AES, GEN_RSA2048, GEN_P256 };
 static void keygen(const char *name, CK_SESSION_HANDLE s, enum gen_kind kind, CK_BBOOL token) {
     double spent = 0;
     long n = 0;
+    if (!wanted(name)) return;
     while (spent < seconds || n < 3) {
         CK_OBJECT_HANDLE pub = 0, priv;
         double start = now();
@@ -248,6 +259,9 @@ typedef struct op *(*op_factory)(CK_SESSION_HANDLE s, void *ctx);
 static void threaded(const char *name, int threads, CK_SLOT_ID slot, op_factory make, void *ctx) {
     struct worker w[8];
     long total = 0;
+    char full[64];
+    snprintf(full, sizeof full, "%s_%dt", name, threads);
+    if (!wanted(full)) return;
     stop = 0;
     pthread_barrier_init(&barrier, NULL, (unsigned)threads + 1);
     for (int i = 0; i < threads; i++) {
@@ -267,8 +281,6 @@ static void threaded(const char *name, int threads, CK_SLOT_ID slot, op_factory 
     }
     double elapsed = now() - start;
     pthread_barrier_destroy(&barrier);
-    char full[64];
-    snprintf(full, sizeof full, "%s_%dt", name, threads);
     report(full, total / elapsed, "ops/s");
 }
 
@@ -357,6 +369,7 @@ static void find_figure(const char *label) {
 static void login_figure(CK_SESSION_HANDLE s, const char *pin) {
     double spent = 0;
     long n = 0;
+    if (!wanted("login_user")) return;
     while (spent < seconds || n < 3) {
         CK(f->C_Logout(s));
         double start = now();

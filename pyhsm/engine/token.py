@@ -270,7 +270,9 @@ class Token:
 
     def unseal(self, obj: P11Object) -> P11Object:
         """Make the sensitive values of `obj` available in memory (needs a login: the token key)."""
-        sealed = [t for t, v in obj.attrs.items() if isinstance(v, Sealed)]
+        # Which values are sealed is cached with the object (every crypto Init asks): the cache is cleared
+        # whenever its values change (store refresh, unseal, reseal at logout).
+        sealed = obj.cached("sealed_types", lambda: [t for t, v in obj.attrs.items() if isinstance(v, Sealed)])
         if not sealed:
             return obj
         if self.token_key is None:

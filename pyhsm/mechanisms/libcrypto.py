@@ -15,8 +15,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import cffi
-
 _CDEF = """
 typedef struct evp_pkey_st EVP_PKEY;
 typedef struct evp_pkey_ctx_st EVP_PKEY_CTX;
@@ -47,8 +45,9 @@ EVP_PKEY_RSA = 6
 RSA_PKCS1_PADDING = 1
 RSA_NO_PADDING = 3
 
-_ffi = cffi.FFI()
-_ffi.cdef(_CDEF)
+# Made on first use: parsing the declarations imports pycparser, a noticeable part of the first C_Initialize
+# (baselines.md: <= 60 ms), and most hosts never need raw RSA.
+_ffi: Any = None
 _lib: Any = None
 _lib_lock = threading.Lock()
 LIBRARY_NAMES = ("libcrypto.so.3", "libcrypto.so")
@@ -59,10 +58,14 @@ class LibcryptoError(Exception):
 
 
 def _load() -> Any:
-    global _lib
+    global _ffi, _lib
     if _lib is None:
         with _lib_lock:
             if _lib is None:
+                import cffi
+
+                _ffi = cffi.FFI()
+                _ffi.cdef(_CDEF)
                 errors = []
                 for name in LIBRARY_NAMES:
                     try:

@@ -9,7 +9,6 @@ sentinel: only a working callback answers CKR_FUNCTION_NOT_PARALLEL.
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -32,7 +31,10 @@ def _check_cryptography() -> None:
 
 
 def _report(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-    # Traceback only: argument values (PINs, key bytes) are never printed.
+    # Traceback only: argument values (PINs, key bytes) are never printed. Imported here, not at start-up: it
+    # drags in linecache and tokenize, a measurable part of the first C_Initialize.
+    import traceback
+
     sys.stderr.write("pyhsm: internal error, answering CKR_GENERAL_ERROR\n")
     traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
 

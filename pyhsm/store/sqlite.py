@@ -7,6 +7,7 @@ slower key generation). Files are created 0600.
 
 from __future__ import annotations
 
+import mmap
 import os
 import sqlite3
 import struct
@@ -55,6 +56,8 @@ class SqliteTokenStore:
         self._pid = -1
         self._conn: sqlite3.Connection | None = None
         self._data_version = -1
+        self._shm: mmap.mmap | None = None  # the WAL index, read-only: its header says whether anyone committed
+        self._seen_header: bytes | None = None
 
     # ---- connection ------------------------------------------------------------------------------
     def _db(self) -> sqlite3.Connection:
@@ -79,6 +82,7 @@ class SqliteTokenStore:
             elif int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema {int(row[0])}; this pyhsm knows {SCHEMA_VERSION}")
             self._conn, self._pid, self._data_version = conn, os.getpid(), -1
+            self._shm, self._seen_header = None, None
         return self._conn
 
     @contextmanager
@@ -141,11 +145,37 @@ class SqliteTokenStore:
             return {int(i): unpack(bytes(b)) for i, b in self._db().execute("SELECT id, attrs FROM objects")}
 
     def refresh_needed(self) -> bool:
-        """True when another connection committed since we last looked (PRAGMA data_version is cheap)."""
+        """True when another connection committed since we last looked.
+
+        Every commit in WAL mode rewrites the WAL-index header, the first 48 bytes of the -shm file (SQLite's
+        documented WAL format): while those bytes are the ones we saw at the last check, nobody committed, and
+        the check costs a memory compare instead of a query, which matters because every use of an object
+        checks. When they differ, PRAGMA data_version decides (it ignores this connection's own commits).
+        """
         with self._lock:
-            version = int(self._db().execute("PRAGMA data_version").fetchone()[0])
+            db = self._db()
+            header = self._wal_index_header()
+            if header is not None and header == self._seen_header:
+                return False
+            version = int(db.execute("PRAGMA data_version").fetchone()[0])
             changed, self._data_version = version != self._data_version, version
+            self._seen_header = header  # read before the query: a commit in between shows up next time
             return changed
+
+    def _wal_index_header(self) -> bytes | None:
+        """The -shm file's first WAL-index header copy, or None when it cannot be read (then always query).
+        SQLite neither deletes nor truncates the -shm file while a connection (ours: mapped only while it is
+        open, see _db and close) holds it, so the mapping stays valid."""
+        if self._shm is None:
+            try:
+                with open(f"{self.path}-shm", "rb") as shm:
+                    self._shm = mmap.mmap(shm.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # not there yet, or empty
+                return None
+        if len(self._shm) < 48:
+            self._shm = None  # mapped before SQLite sized it: map again next time
+            return None
+        return self._shm[:48]
 
     def changes_since(self, seq: int) -> tuple[int, dict[int, ObjectAttrs | None]]:
         with self.transaction():
@@ -162,6 +192,7 @@ class SqliteTokenStore:
 
     def close(self) -> None:
         with self._lock:
+            self._shm, self._seen_header = None, None
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
