@@ -293,20 +293,26 @@ def test_set_key_again_reencrypts_every_tek_with_c_encrypt_and_keeps_the_old_key
 
 
 # ---- 3-6: a database that started with a file wallet -------------------------------------------------------------
-@pytest.fixture(scope="module")
-def file_keystore(oracle: Oracle) -> tuple[Path, Path, str]:
-    """Database B as TDE_CONFIGURATION=FILE left it: the wallet holds the file master key, the TEKs are encrypted
+def file_database(oracle: Oracle, name: str) -> tuple[Path, Path, str]:
+    """A database as TDE_CONFIGURATION=FILE left it: its wallet holds the file master key, the TEKs are encrypted
     under it (here with pyca/cryptography), half with CBC, half with CBC_PAD."""
-    db, wallet = oracle.work / "b.db", oracle.work / "ewallet.p12"
+    db, wallet = oracle.work / f"{name}.db", oracle.work / f"{name}-ewallet.p12"
     key_id, key = new_key_id(), os.urandom(32)
     write_wallet(wallet, WALLET_PASSWORD, [("key", key_id, key)])
     rows = []
     for i, mech in enumerate(("CBC", "CBC_PAD") * 3):
-        name, tek, iv = f"hr{i}", os.urandom(32), os.urandom(16)
-        oracle.teks[name] = tek
-        rows.append(Row(name, "FILE", key_id, mech, iv, aes_cbc(key, iv, tek, pad=mech == "CBC_PAD", encrypt=True)))
+        tablespace, tek, iv = f"{name}_ts{i}", os.urandom(32), os.urandom(16)
+        oracle.teks[tablespace] = tek
+        rows.append(Row(tablespace, "FILE", key_id, mech, iv,
+                        aes_cbc(key, iv, tek, pad=mech == "CBC_PAD", encrypt=True)))
     Database([("FILE", key_id)], rows).save(db)
     return db, wallet, key_id
+
+
+@pytest.fixture(scope="module")
+def file_keystore(oracle: Oracle) -> tuple[Path, Path, str]:
+    """Database B, which goes through MIGRATE, USE KEY, restarts and REVERSE MIGRATE."""
+    return file_database(oracle, "b")
 
 
 @pytest.fixture(scope="module")
@@ -331,12 +337,30 @@ def test_migrate_from_file_wallet_reencrypts_with_c_encrypt_no_wrap_no_destroy(
     oracle.expect_teks(file_keystore[0], migrated["reopened"])
 
 
+def test_use_encryption_key_migrate_using_moves_file_teks_under_an_existing_hsm_key(oracle: Oracle) -> None:
+    """USE ENCRYPTION KEY '<id>' IDENTIFIED BY "u:p" MIGRATE USING wallet_pw: no key generated, the existing one
+    found by label, every TEK encrypted under it."""
+    db, wallet, _ = file_database(oracle, "c")
+    key_id = pregenerate_master_key(oracle)
+    result = oracle.run("usekey", *oracle.logged_in(db, "-k", key_id, "-w", str(wallet), "-W", WALLET_PASSWORD))
+    assert result.calls.get("C_GenerateKey", 0) == 0 and result.calls.get("C_Decrypt", 0) == 0
+    assert result.calls.get("C_WrapKey", 0) == 0 and result.calls.get("C_DestroyObject", 0) == 0
+    assert {(r.store, r.key_id) for r in Database.load(db).rows} == {("HSM", key_id)}
+    oracle.expect_teks(db, oracle.run("open", *oracle.logged_in(db, "-u")))
+
+
+def pregenerate_master_key(oracle: Oracle) -> str:
+    """What an administrator does before USE KEY: an AES-256 key labelled ORACLE.TDE.HSM.MK.<id>."""
+    key_id = new_key_id()
+    oracle.pkcs11_tool("--keygen", "--key-type", "AES:32", "--label", f"ORACLE.TDE.HSM.MK.{key_id}")
+    return key_id
+
+
 @pytest.fixture(scope="module")
 def rotated(oracle: Oracle, file_keystore: tuple[Path, Path, str], migrated: dict[str, Any]) -> dict[str, Any]:
     """An administrator pre-generates ORACLE.TDE.HSM.MK.<id>, then USE KEY '<id>' FORCE KEYSTORE."""
     db = file_keystore[0]
-    key_id = new_key_id()
-    oracle.pkcs11_tool("--keygen", "--key-type", "AES:32", "--label", f"ORACLE.TDE.HSM.MK.{key_id}")
+    key_id = pregenerate_master_key(oracle)
     result = oracle.run("usekey", *oracle.logged_in(db, "-k", key_id, "-u"))
     return {"key_id": key_id, "result": result, "db": Database.load(db),
             "reopened": oracle.run("open", *oracle.logged_in(db))}
