@@ -3,8 +3,10 @@
  * Usage:
  *   migration_host MODULE TOKEN PIN wrap MECH WRAPPING-LABEL KEY-LABEL OUT-FILE
  *   migration_host MODULE TOKEN PIN unwrap MECH UNWRAPPING-LABEL CLASS KEY-TYPE NEW-LABEL IN-FILE [ID-HEX]
- * MECH: rsa-oaep-sha256 (CKM_RSA_PKCS_OAEP, SHA-256, MGF1-SHA-256: the KMS import format) or aes-kwp
- * (CKM_AES_KEY_WRAP_KWP, RFC 5649). CLASS: private|secret; KEY-TYPE: rsa|ec|aes|des3. Keys are found by label;
+ *   migration_host MODULE TOKEN PIN encrypt|decrypt des3-cbc KEY-LABEL IV-HEX IN-FILE OUT-FILE
+ * MECH: rsa-oaep-sha256 (CKM_RSA_PKCS_OAEP, SHA-256, MGF1-SHA-256: the KMS import format) or rsa-aes
+ * (CKM_RSA_AES_KEY_WRAP: a fresh AES-256 key under RSA-OAEP-SHA256, the payload under it with RFC 5649); des3-cbc
+ * (CKM_DES3_CBC, IV given) to show that a moved key still decrypts what it encrypted. CLASS: private|secret; KEY-TYPE: rsa|ec|aes|des3. Keys are found by label;
  * the unwrapped key is a sensitive, non-extractable token key with the usages of its class.
  * Prints "ok"/"FAIL" lines, then "ALL OK" or exits 1.
  */
@@ -14,12 +16,39 @@
 #define CK_FALSE 0
 
 static CK_RSA_PKCS_OAEP_PARAMS oaep_sha256 = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+static CK_RSA_AES_KEY_WRAP_PARAMS rsa_aes = {256, &oaep_sha256};
+
+static unsigned char iv[8];
+
+static int hex_to_bytes(const char *hex, unsigned char *out, size_t max, CK_ULONG *len) {
+    for (*len = 0; hex && hex[2 * *len]; (*len)++) {
+        unsigned int byte;
+        if (*len == max || sscanf(hex + 2 * *len, "%2x", &byte) != 1) return 1;
+        out[*len] = (unsigned char)byte;
+    }
+    return 0;
+}
+
+static int read_file(const char *path, unsigned char *buf, size_t max, CK_ULONG *len) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return perror(path), 1;
+    *len = fread(buf, 1, max, fp);
+    fclose(fp);
+    return 0;
+}
+
+static void write_file(const char *path, const unsigned char *buf, CK_ULONG len) {
+    FILE *fp = fopen(path, "wb");
+    check("output written", fp && fwrite(buf, 1, len, fp) == len && fclose(fp) == 0);
+}
 
 static int mechanism_of(const char *name, CK_MECHANISM *m) {
-    if (!strcmp(name, "rsa-oaep-sha256")) {
+    if (!strcmp(name, "des3-cbc")) {
+        *m = (CK_MECHANISM){CKM_DES3_CBC, iv, sizeof iv};
+    } else if (!strcmp(name, "rsa-oaep-sha256")) {
         *m = (CK_MECHANISM){CKM_RSA_PKCS_OAEP, &oaep_sha256, sizeof oaep_sha256};
-    } else if (!strcmp(name, "aes-kwp")) {
-        *m = (CK_MECHANISM){CKM_AES_KEY_WRAP_KWP, NULL, 0};
+    } else if (!strcmp(name, "rsa-aes")) {
+        *m = (CK_MECHANISM){CKM_RSA_AES_KEY_WRAP, &rsa_aes, sizeof rsa_aes};
     } else {
         return fprintf(stderr, "unknown mechanism %s\n", name), 1;
     }
@@ -41,8 +70,7 @@ static int wrap(CK_SESSION_HANDLE s, CK_MECHANISM *m, const char *wrapping, cons
     expect("C_WrapKey length query", f->C_WrapKey(s, m, wk, key, NULL, &len), CKR_OK);
     unsigned char *out = malloc(len ? len : 1);
     expect("C_WrapKey", f->C_WrapKey(s, m, wk, key, out, &len), CKR_OK);
-    FILE *fp = fopen(path, "wb");
-    check("wrapped key written", fp && fwrite(out, 1, len, fp) == len && fclose(fp) == 0);
+    write_file(path, out, len);
     printf("wrapped %lu bytes\n", len);
     free(out);
     return 0;
@@ -57,16 +85,8 @@ static int unwrap(CK_SESSION_HANDLE s, CK_MECHANISM *m, const char *unwrapping, 
         if (!strcmp(type_name, types[i].name)) type = types[i].value;
     if (type == (CK_ULONG)-1) return fprintf(stderr, "unknown key type %s\n", type_name), 2;
     unsigned char wrapped[16384], id[64];
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return perror(path), 2;
-    size_t n = fread(wrapped, 1, sizeof wrapped, fp);
-    fclose(fp);
-    CK_ULONG id_len = 0;
-    for (; id_hex && id_hex[2 * id_len] && id_len < sizeof id; id_len++) {
-        unsigned int byte;
-        if (sscanf(id_hex + 2 * id_len, "%2x", &byte) != 1) return 2;
-        id[id_len] = (unsigned char)byte;
-    }
+    CK_ULONG n, id_len;
+    if (read_file(path, wrapped, sizeof wrapped, &n) || hex_to_bytes(id_hex, id, sizeof id, &id_len)) return 2;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE t[12] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &type, sizeof type},
                           {CKA_LABEL, (void *)label, strlen(label)}, {CKA_TOKEN, &yes, 1},
@@ -89,6 +109,25 @@ static int unwrap(CK_SESSION_HANDLE s, CK_MECHANISM *m, const char *unwrapping, 
     return 0;
 }
 
+/* Single-part C_Encrypt or C_Decrypt of a whole file with a secret key found by label. */
+static int encrypt_or_decrypt(CK_SESSION_HANDLE s, CK_MECHANISM *m, int encrypt, const char *label, const char *in_path,
+                 const char *out_path) {
+    unsigned char in[4096], out[4096 + 64];
+    CK_ULONG in_len, out_len = sizeof out;
+    if (read_file(in_path, in, sizeof in, &in_len)) return 2;
+    CK_OBJECT_HANDLE key = find(s, CKO_SECRET_KEY, label);
+    check("key found", key != 0);
+    if (encrypt) {
+        expect("C_EncryptInit", f->C_EncryptInit(s, m, key), CKR_OK);
+        expect("C_Encrypt", f->C_Encrypt(s, in, in_len, out, &out_len), CKR_OK);
+    } else {
+        expect("C_DecryptInit", f->C_DecryptInit(s, m, key), CKR_OK);
+        expect("C_Decrypt", f->C_Decrypt(s, in, in_len, out, &out_len), CKR_OK);
+    }
+    write_file(out_path, out, out_len);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 9) return fprintf(stderr, "usage: see the comment at the top of migration_host.c\n"), 2;
     load_module(argv[1]);
@@ -104,6 +143,10 @@ int main(int argc, char **argv) {
     int rc;
     if (!strcmp(command, "wrap")) {
         rc = wrap(s, &m, argv[6], argv[7], argv[8]);
+    } else if ((!strcmp(command, "encrypt") || !strcmp(command, "decrypt")) && argc >= 10) {
+        CK_ULONG iv_len;
+        if (hex_to_bytes(argv[7], iv, sizeof iv, &iv_len) || iv_len != sizeof iv) return 2;
+        rc = encrypt_or_decrypt(s, &m, !strcmp(command, "encrypt"), argv[6], argv[8], argv[9]);
     } else if (!strcmp(command, "unwrap") && argc >= 11) {
         rc = unwrap(s, &m, argv[6], argv[7], argv[8], argv[9], argv[10], argc > 11 ? argv[11] : NULL);
     } else {

@@ -3,9 +3,9 @@ through OpenSSL's libp11 engine and signs a subordinate CA's CSR; then it is wra
 store of its own (another machine), and B's copy signs a second subordinate that stock OpenSSL verifies under the
 same root certificate.
 
-Transport: B makes an RSA-4096 key pair whose public half goes to A (pkcs11-tool, with CKA_WRAP). A wraps a fresh
-AES-256 key under it with RSA-OAEP-SHA256 and the root key under that AES key with AES-KWP (RFC 5649): the two
-steps of CKM_RSA_AES_KEY_WRAP, done by C_WrapKey/C_UnwrapKey in migration_host.c.
+Transport: B makes an RSA-4096 key pair whose public half goes to A (pkcs11-tool, with CKA_WRAP); A wraps the
+root key under it with CKM_RSA_AES_KEY_WRAP (an RSA key's PKCS#8 is too long for RSA-OAEP alone) and B unwraps it,
+both by C_WrapKey/C_UnwrapKey in migration_host.c.
 """
 
 from __future__ import annotations
@@ -62,11 +62,8 @@ def offline(make_hsm, online, pyhsm_module, interop) -> tuple[Any, dict[str, str
     b.tool("--keypairgen", "--key-type", "rsa:4096", "--label", "transport", "--id", "10")
     b.export_public_der("transport", "transport.pub.der")
     a.tool("--write-object", "transport.pub.der", "--type", "pubkey", "--label", "transport-to-b", "--usage-wrap")
-    a.tool("--keygen", "--key-type", "AES:32", "--label", "kek", "--extractable")
-    a.migration_host("wrap", "rsa-oaep-sha256", "transport-to-b", "kek", "kek.wrapped")
-    a.migration_host("wrap", "aes-kwp", "kek", "root", "root.wrapped")
-    b.migration_host("unwrap", "rsa-oaep-sha256", "transport", "secret", "aes", "kek", "kek.wrapped")
-    b.migration_host("unwrap", "aes-kwp", "kek", "private", "rsa", "root", "root.wrapped", "01")
+    a.migration_host("wrap", "rsa-aes", "transport-to-b", "root", "root.wrapped")
+    b.migration_host("unwrap", "rsa-aes", "transport", "private", "rsa", "root", "root.wrapped", "01")
     a.export_public_der("root", "root.pub.der")
     b.tool("--write-object", "root.pub.der", "--type", "pubkey", "--label", "root", "--id", "01")
     env = interop.openssl_engine_env(b.token, pyhsm_module, a.work / "engine-b.cnf", EXTENSIONS)
