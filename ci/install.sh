@@ -20,7 +20,7 @@ export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INP
 APT_PACKAGES=(
   gcc python3-dev python3-venv libssl3 libssl-dev openssl curl
   opensc softhsm2
-  nginx libengine-pkcs11-openssl openjdk-17-jdk-headless gnutls-bin p11-kit
+  nginx libengine-pkcs11-openssl openjdk-17-jdk-headless gnutls-bin p11-kit strace
 )
 PIP_PACKAGES=(cffi cryptography rich pytest python-pkcs11)
 

@@ -17,13 +17,15 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-C_HOST_DIR = Path(__file__).resolve().parent.parent / "tests" / "c_host"
+ROOT = Path(__file__).resolve().parent.parent
+C_HOST_DIR = ROOT / "tests" / "c_host"
 SO_PIN = "interop-so-pin"
 USER_PIN = "interop-user-pin"
 
@@ -49,6 +51,41 @@ def pyhsm_module() -> str:
     path = result.stdout.strip()
     assert os.path.isabs(path) and os.path.isfile(path), path
     return path
+
+
+DEBIAN_PYTHON = "/usr/bin/python3.11"
+
+
+@dataclass
+class ReadableInstall:
+    """pyhsm installed where an unprivileged user (NGINX workers, p11-kit's non-root hosts) can load it."""
+
+    venv: Path
+    module: str
+
+    @property
+    def cli(self) -> list[str]:
+        return [str(self.venv / "bin" / "pyhsm")]
+
+
+@pytest.fixture(scope="session")
+def readable_install() -> Iterator[ReadableInstall]:
+    """A venv of Debian's own /usr/bin/python3.11 holding pyhsm, in a world-readable directory, once per run.
+
+    The suite's .venv may use an interpreter under a private home (pyenv in /root), which another user cannot
+    read; a user on a Debian 12 server would install pyhsm like this."""
+    assert Path(DEBIAN_PYTHON).exists(), "bash ci/install.sh installs python3 (Debian's python3.11)"
+    base = Path(tempfile.mkdtemp(prefix="pyhsm-readable-"))  # not under pytest's 0700 tmp
+    base.chmod(0o755)
+    venv = base / "venv"
+    subprocess.run([DEBIAN_PYTHON, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], check=True, timeout=600)
+    module = subprocess.run([str(venv / "bin" / "pyhsm"), "module-path"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    try:
+        yield ReadableInstall(venv, module)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def require_tool(name: str) -> str:
@@ -140,6 +177,34 @@ def parse_objects(text: str) -> list[dict[str, str]]:
     return objects
 
 
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    """The stdout of a host command that must succeed (else the command, its status and its output)."""
+    assert result.returncode == 0, (f"{' '.join(result.args)} -> exit {result.returncode}\n"
+                                    f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return str(result.stdout)
+
+
+@dataclass
+class Pkcs11Tool:
+    """OpenSC's pkcs11-tool bound to the module, a token (TokenInfo) and a work directory."""
+
+    interop: type[Interop]
+    module: str
+    token: TokenInfo
+    work: Path
+    ok = staticmethod(ok)
+
+    def __call__(self, *args: str, select: bool = True,
+                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        cmd = ["pkcs11-tool", "--module", self.module]
+        if select:
+            cmd += ["--token-label", self.token.label]
+        return run([*cmd, *args], env=self.token.env, cwd=self.work, timeout=timeout)
+
+    def login(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return self("--login", "--pin", self.token.pin, *args, timeout=timeout)
+
+
 class Interop:
     """The helpers above, handed to tests as the `interop` fixture."""
 
@@ -153,6 +218,8 @@ class Interop:
     build_c_host = staticmethod(build_c_host)
     parse_objects = staticmethod(parse_objects)
     openssl_engine_env = staticmethod(openssl_engine_env)
+    ok = staticmethod(ok)
+    Pkcs11Tool = Pkcs11Tool
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,6 @@ from nginx_setup import (
     write_engine_config,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-DEBIAN_PYTHON = "/usr/bin/python3.11"
 LABEL = "nginx"
 RSA_ONLY = ("--tls-max", "1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256")  # else TLS 1.3 picks the ECDSA cert
 
@@ -66,22 +64,18 @@ def _readable_by_workers(path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(interop) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+def server(interop, readable_install) -> Iterator[Server]:  # type: ignore[no-untyped-def]
     for tool in ("nginx", "curl", "openssl", "pkcs11-tool"):
         interop.require_tool(tool)
     assert os.geteuid() == 0, "NGINX must start as root to run its workers as nobody (run the suite as root)"
-    assert Path(DEBIAN_PYTHON).exists() and Path(ENGINE).exists(), "bash ci/install.sh installs these"
+    assert Path(ENGINE).exists(), "bash ci/install.sh installs libengine-pkcs11-openssl"
     base = Path(tempfile.mkdtemp(prefix="pyhsm-nginx-"))  # not under pytest's 0700 tmp: workers must read it
     _readable_by_workers(base)
-    venv = base / "venv"
-    subprocess.run([DEBIAN_PYTHON, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(ROOT)], check=True, timeout=600)
-    module = subprocess.run([str(venv / "bin" / "pyhsm"), "module-path"], capture_output=True, text=True,
-                            check=True).stdout.strip()
+    module = readable_install.module
     store = base / "store"
     store.mkdir()
     env = dict(os.environ, PYHSM_STORE_DIR=str(store))
-    cli = [str(venv / "bin" / "pyhsm")]
+    cli = readable_install.cli
     result = interop.run([*cli, "token", "init", "--label", LABEL, "--so-pin", interop.SO_PIN, "--pin",
                           interop.USER_PIN], env=env)
     assert result.returncode == 0, result.stderr

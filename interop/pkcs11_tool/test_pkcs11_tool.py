@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,29 +28,7 @@ P256_PARAMS_HEX = "06082a8648ce3d030107"  # DER OID 1.2.840.10045.3.1.7 (prime25
 DATA = b"pyhsm interop: data signed through pkcs11-tool\n" * 20
 
 
-@dataclass
-class Tool:
-    """pkcs11-tool bound to the module, the token and its store."""
-
-    interop: Any
-    module: str
-    token: Any
-    work: Path
-
-    def __call__(self, *args: str, select: bool = True, timeout: float = 300):  # type: ignore[no-untyped-def]
-        cmd = ["pkcs11-tool", "--module", self.module]
-        if select:
-            cmd += ["--token-label", self.token.label]
-        return self.interop.run([*cmd, *args], env=self.token.env, cwd=self.work, timeout=timeout)
-
-    def login(self, *args: str, timeout: float = 300):  # type: ignore[no-untyped-def]
-        return self("--login", "--pin", self.token.pin, *args, timeout=timeout)
-
-
-def ok(result) -> str:  # type: ignore[no-untyped-def]
-    assert result.returncode == 0, (f"{' '.join(result.args)} -> exit {result.returncode}\n"
-                                    f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    return str(result.stdout)
+Tool = Any  # interop.Pkcs11Tool (interop/conftest.py): pkcs11-tool bound to the module, a token and a work dir
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +39,7 @@ def tool(interop, pyhsm_module, tmp_path_factory) -> Tool:  # type: ignore[no-un
     work = base / "work"
     work.mkdir()
     (work / "data.bin").write_bytes(DATA)
-    return Tool(interop, pyhsm_module, token, work)
+    return interop.Pkcs11Tool(interop, pyhsm_module, token, work)
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +52,10 @@ def keypairs(tool: Tool) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def keys(keypairs: dict[str, Any]) -> dict[str, Any]:
+def keys(tool: Tool, keypairs: dict[str, Any]) -> dict[str, Any]:
     """The key pairs, for tests that need them to exist."""
     for result in keypairs.values():
-        ok(result)
+        tool.ok(result)
     return keypairs
 
 
@@ -89,7 +66,7 @@ def words(value: str) -> set[str]:
 # ---- library, slots, mechanisms ------------------------------------------------------------------------------
 
 def test_show_info(tool: Tool) -> None:
-    out = ok(tool("--show-info", select=False))
+    out = tool.ok(tool("--show-info", select=False))
     major, minor = (int(p) for p in pyhsm.__version__.split(".")[:2])
     assert out.splitlines()[:3] == [
         "Cryptoki version 3.0",
@@ -100,7 +77,7 @@ def test_show_info(tool: Tool) -> None:
 
 
 def test_list_slots(tool: Tool) -> None:
-    out = ok(tool("--list-slots", select=False))
+    out = tool.ok(tool("--list-slots", select=False))
     lines = out.splitlines()
     assert lines[0] == "Available slots:"
     slot_id = tool.token.slot
@@ -168,7 +145,7 @@ def test_list_mechanisms(tool: Tool) -> None:
     import pyhsm.mechanisms  # noqa: F401  (registers every family)
     from pyhsm.mechanisms import registry
 
-    out = ok(tool("--list-mechanisms"))
+    out = tool.ok(tool("--list-mechanisms"))
     lines = out.splitlines()
     assert lines[0] == "Supported mechanisms:"
     listed = [line for line in lines[1:] if line.startswith("  ")]
@@ -181,7 +158,7 @@ def test_list_mechanisms(tool: Tool) -> None:
 # ---- key generation and objects ---------------------------------------------------------------------------
 
 def test_keypairgen_rsa_2048(tool: Tool, keypairs: dict[str, Any]) -> None:
-    out = ok(keypairs["rsa"])
+    out = tool.ok(keypairs["rsa"])
     assert out.startswith("Key pair generated:\n"), out
     private, public = tool.interop.parse_objects(out)
     assert private["header"] == "Private Key Object; RSA"
@@ -195,7 +172,7 @@ def test_keypairgen_rsa_2048(tool: Tool, keypairs: dict[str, Any]) -> None:
 
 
 def test_keypairgen_ec_p256(tool: Tool, keypairs: dict[str, Any]) -> None:
-    out = ok(keypairs["ec"])
+    out = tool.ok(keypairs["ec"])
     assert out.startswith("Key pair generated:\n"), out
     private, public = tool.interop.parse_objects(out)
     assert private["header"] == "Private Key Object; EC"
@@ -212,12 +189,12 @@ def test_keypairgen_ec_p256(tool: Tool, keypairs: dict[str, Any]) -> None:
 
 
 def test_list_objects(tool: Tool, keys: dict[str, Any]) -> None:
-    public_only = tool.interop.parse_objects(ok(tool("--list-objects")))
+    public_only = tool.interop.parse_objects(tool.ok(tool("--list-objects")))
     assert sorted((o["header"], o["label"], o["ID"]) for o in public_only) == [
         ("Public Key Object; EC  EC_POINT 256 bits", EC_LABEL, EC_ID),
         ("Public Key Object; RSA 2048 bits", RSA_LABEL, RSA_ID),
     ], public_only
-    everything = tool.interop.parse_objects(ok(tool.login("--list-objects")))
+    everything = tool.interop.parse_objects(tool.ok(tool.login("--list-objects")))
     assert sorted((o["header"], o["label"], o["ID"]) for o in everything) == [
         ("Private Key Object; EC", EC_LABEL, EC_ID),
         ("Private Key Object; RSA", RSA_LABEL, RSA_ID),
@@ -230,7 +207,7 @@ def test_list_objects(tool: Tool, keys: dict[str, Any]) -> None:
 # ---- signatures ------------------------------------------------------------------------------------------
 
 def read_pubkey(tool: Tool, key_id: str, name: str) -> Path:
-    ok(tool("--read-object", "--type", "pubkey", "--id", key_id, "-o", name))
+    tool.ok(tool("--read-object", "--type", "pubkey", "--id", key_id, "-o", name))
     path = tool.work / name
     assert path.stat().st_size > 0
     return path
@@ -243,11 +220,12 @@ def openssl_verify(tool: Tool, pubkey: Path, signature: str, data: str = "data.b
 
 
 def token_verify(tool: Tool, key_id: str, mech: str, signature: str, data: str = "data.bin", *extra: str) -> str:
-    return ok(tool("--verify", "--id", key_id, "-m", mech, "-i", data, "--signature-file", signature, *extra)).strip()
+    result = tool("--verify", "--id", key_id, "-m", mech, "-i", data, "--signature-file", signature, *extra)
+    return tool.ok(result).strip()
 
 
 def test_rsa_sha256_sign_verify(tool: Tool, keys: dict[str, Any]) -> None:
-    ok(tool.login("--sign", "--id", RSA_ID, "-m", "SHA256-RSA-PKCS", "-i", "data.bin", "-o", "rsa.sig"))
+    tool.ok(tool.login("--sign", "--id", RSA_ID, "-m", "SHA256-RSA-PKCS", "-i", "data.bin", "-o", "rsa.sig"))
     assert (tool.work / "rsa.sig").stat().st_size == 256
     assert token_verify(tool, RSA_ID, "SHA256-RSA-PKCS", "rsa.sig") == "Signature is valid"
     (tool.work / "tampered.bin").write_bytes(DATA + b"!")
@@ -259,10 +237,10 @@ def test_rsa_sha256_sign_verify(tool: Tool, keys: dict[str, Any]) -> None:
 
 
 def test_ecdsa_sha256_sign_verify(tool: Tool, keys: dict[str, Any]) -> None:
-    ok(tool.login("--sign", "--id", EC_ID, "-m", "ECDSA-SHA256", "-i", "data.bin", "-o", "ec-raw.sig"))
+    tool.ok(tool.login("--sign", "--id", EC_ID, "-m", "ECDSA-SHA256", "-i", "data.bin", "-o", "ec-raw.sig"))
     assert (tool.work / "ec-raw.sig").stat().st_size == 64  # raw r || s
     assert token_verify(tool, EC_ID, "ECDSA-SHA256", "ec-raw.sig") == "Signature is valid"
-    ok(tool.login("--sign", "--id", EC_ID, "-m", "ECDSA-SHA256", "--signature-format", "openssl",
+    tool.ok(tool.login("--sign", "--id", EC_ID, "-m", "ECDSA-SHA256", "--signature-format", "openssl",
                   "-i", "data.bin", "-o", "ec.sig"))
     assert token_verify(tool, EC_ID, "ECDSA-SHA256", "ec.sig", "data.bin",
                         "--signature-format", "openssl") == "Signature is valid"
@@ -276,7 +254,7 @@ def test_ecdsa_sha256_sign_verify(tool: Tool, keys: dict[str, Any]) -> None:
 
 def test_ecdsa_over_hash_sign_verify(tool: Tool, keys: dict[str, Any]) -> None:
     (tool.work / "data.sha256").write_bytes(hashlib.sha256(DATA).digest())
-    ok(tool.login("--sign", "--id", EC_ID, "-m", "ECDSA", "--signature-format", "openssl",
+    tool.ok(tool.login("--sign", "--id", EC_ID, "-m", "ECDSA", "--signature-format", "openssl",
                   "-i", "data.sha256", "-o", "ec-hash.sig"))
     assert token_verify(tool, EC_ID, "ECDSA", "ec-hash.sig", "data.sha256",
                         "--signature-format", "openssl") == "Signature is valid"
@@ -298,8 +276,8 @@ def test_read_pubkeys_match_openssl(tool: Tool, keys: dict[str, Any]) -> None:
 # ---- pkcs11-tool's own self test ------------------------------------------------------------------------
 
 def test_pkcs11_tool_self_test(tool: Tool, keys: dict[str, Any]) -> None:
-    ok(tool.login("--keygen", "--key-type", "AES:32", "--id", "a1", "--label", "self-test-aes"))
-    ok(tool.login("--keygen", "--key-type", "GENERIC:32", "--id", "a2", "--label", "self-test-hmac"))
+    tool.ok(tool.login("--keygen", "--key-type", "AES:32", "--id", "a1", "--label", "self-test-aes"))
+    tool.ok(tool.login("--keygen", "--key-type", "GENERIC:32", "--id", "a2", "--label", "self-test-hmac"))
     result = tool.login("--test", timeout=600)
     out = result.stdout
     assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{out}\nstderr:\n{result.stderr}"
