@@ -4,8 +4,8 @@
  *
  *   driver MODULE setup    LABEL PIN            token keys the passes use (RSA-2048/3072, P-256/384, AES, HMAC)
  *   driver MODULE populate LABEL PIN N          N public data objects, one of them labelled "needle"
- *   driver MODULE pass     LABEL PIN SECONDS [FINDLABEL ...]
- *                                               one measurement pass; prints "name<TAB>value<TAB>unit" lines
+ *   driver MODULE pass     LABEL PIN SECONDS     one measurement pass; prints "name<TAB>value<TAB>unit" lines
+ *   driver MODULE finds    SECONDS LABEL...      find by label in tokens filled by `populate`
  *
  * Any error aborts with exit status 3 and the failing call's CKR code (driver_util.h).
  */
@@ -86,7 +86,7 @@ static void populate(CK_SESSION_HANDLE s, long count) {
 
 /* ---- one operation, as a closure the timing loops call ---- */
 
-enum kind { SIGN, VERIFY, ENCRYPT, DIGEST, RANDOM, GETINFO, FIND, CPU };
+enum kind { SIGN, VERIFY, ENCRYPT, DIGEST, RANDOM, GETINFO, SESSIONINFO, FIND, CPU };
 
 struct op {
     enum kind kind;
@@ -136,6 +136,11 @@ static void run_op(void *arg) {
     case GETINFO: {
         CK_INFO info;
         CK(f->C_GetInfo(&info));
+        return;
+    }
+    case SESSIONINFO: {
+        CK_SESSION_INFO info;
+        CK(f->C_GetSessionInfo(o->s, &info));
         return;
     }
     case CPU: { /* the CPU control: pure C work, no module involved */
@@ -380,7 +385,7 @@ static void login_figure(CK_SESSION_HANDLE s, const char *pin) {
     report("login_user", spent / n * 1e3, "ms");
 }
 
-static void pass(const char *label, const char *pin, int nfind, char **find_labels) {
+static void pass(const char *label, const char *pin) {
     double start = now();
     CK(f->C_Initialize(&threaded_args));
     report("first_initialize", (now() - start) * 1e3, "ms");
@@ -390,9 +395,9 @@ static void pass(const char *label, const char *pin, int nfind, char **find_labe
     CK_SLOT_ID slot = slot_of(label);
     CK_SESSION_HANDLE s = open_rw(slot);
     CK(f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin)));
+    measure("get_session_info", new_op(SESSIONINFO, s, 0, 0, 0), -1e9, "ns/call");
     crypto_figures(s);
     keygen_figures(s);
-    for (int i = 0; i < nfind; i++) find_figure(find_labels[i]);
     static const int counts[] = {1, 2, 4, 8};
     for (int i = 0; i < 4; i++) {
         threaded("threads_rsa2048_sign", counts[i], slot, rsa_factory, NULL);
@@ -407,16 +412,24 @@ static void pass(const char *label, const char *pin, int nfind, char **find_labe
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s MODULE setup|populate|pass LABEL PIN [N | SECONDS FINDLABEL...]\n", argv[0]);
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s MODULE setup|populate|pass|finds ... (see driver.c)\n", argv[0]);
         return 2;
     }
-    const char *command = argv[2], *label = argv[3], *pin = argv[4];
+    const char *command = argv[2];
     load_module(argv[1]);
-    if (!strcmp(command, "pass")) {
-        REQUIRE(argc >= 6);
+    if (!strcmp(command, "finds")) {
+        seconds = atof(argv[3]);
+        CK(f->C_Initialize(&threaded_args));
+        for (int i = 4; i < argc; i++) find_figure(argv[i]);
+        CK(f->C_Finalize(NULL));
+        return 0;
+    }
+    REQUIRE(argc >= 5);
+    const char *label = argv[3], *pin = argv[4];
+    if (!strcmp(command, "pass") && argc == 6) {
         seconds = atof(argv[5]);
-        pass(label, pin, argc - 6, argv + 6);
+        pass(label, pin);
         return 0;
     }
     CK(f->C_Initialize(&threaded_args));

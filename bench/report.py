@@ -72,6 +72,10 @@ class Report:
             f"{when}; {os.cpu_count()} CPUs ({cpu}); medians of {self.passes} passes per module, the modules "
             f"alternating pass by pass; {self.seconds / 60:.1f} minutes in all. Produced by `bash bench/run.sh`.",
             "",
+            "Token stores: the tokens used for the operations and key generation are on disk (both modules in one "
+            "temporary directory); the tokens to find among are on tmpfs (SoftHSM fsyncs each object it writes, "
+            "which would make filling 10,000 objects take longer than the whole run).",
+            "",
             "**pyhsm vs SoftHSM** > 1 means pyhsm is better (its throughput over SoftHSM's, or SoftHSM's time or "
             "memory over pyhsm's). **pyhsm / openssl** is pyhsm's throughput as a fraction of `openssl speed`'s for "
             "the same primitive and size.",

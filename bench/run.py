@@ -40,7 +40,8 @@ RESULTS = ROOT / "bench" / "results"
 class Module:
     name: str
     path: str
-    env: dict[str, str]
+    env: dict[str, str]  # the "bench" and "nginx" tokens, on disk
+    find_env: dict[str, str]  # the tokens to find among, on tmpfs (see find_store)
     results: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
 
@@ -79,40 +80,61 @@ def build_driver(work: Path) -> Path:
     return binary
 
 
-def token_labels(settings: Settings) -> list[str]:
-    return ["bench", "nginx", *(f"find{n}" for n in settings.find_counts)]
+MAIN_LABELS = ["bench", "nginx"]
 
 
-def softhsm(work: Path, labels: list[str]) -> Module:
-    tokens = work / "softhsm" / "tokens"
-    tokens.mkdir(parents=True)
-    conf = work / "softhsm" / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
-    for label in labels:
-        run(["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", PIN], env=env)
-    return Module("SoftHSM", SOFTHSM_LIBRARY, env)
+def find_labels(settings: Settings) -> list[str]:
+    return [f"find{n}" for n in settings.find_counts]
 
 
-def pyhsm(work: Path, labels: list[str]) -> Module:
-    store = work / "pyhsm"
-    store.mkdir()
-    env = dict(os.environ, PYHSM_STORE_DIR=str(store))
+def find_store(work: Path) -> Path:
+    """Where the find tokens live: tmpfs when there is one. SoftHSM fsyncs every token object it writes (~50 ms each
+    on this shared machine's disk), so 10,000 objects would take longer than the whole benchmark; a find itself only
+    reads, so the file system hardly matters to it. Both modules get the same place."""
+    shm = Path("/dev/shm")
+    base = Path(tempfile.mkdtemp(prefix="pyhsm-bench-", dir=shm)) if shm.is_dir() else work / "finds"
+    base.mkdir(exist_ok=True)
+    return base
+
+
+def softhsm(work: Path, finds: Path, settings: Settings) -> Module:
+    envs = []
+    for base, labels in ((work, MAIN_LABELS), (finds, find_labels(settings))):
+        tokens = base / "softhsm" / "tokens"
+        tokens.mkdir(parents=True)
+        conf = base / "softhsm" / "softhsm2.conf"
+        conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+        env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+        for label in labels:
+            run(["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", PIN],
+                env=env)
+        envs.append(env)
+    return Module("SoftHSM", SOFTHSM_LIBRARY, envs[0], envs[1])
+
+
+def pyhsm(work: Path, finds: Path, settings: Settings) -> Module:
     cli = [sys.executable, "-P", "-m", "pyhsm.cli.main"]
-    for label in labels:
-        run([*cli, "token", "init", "--label", label, "--so-pin", SO_PIN, "--pin", PIN], env=env, cwd="/")
-    return Module("pyhsm", run([*cli, "module-path"], cwd="/").strip(), env)
+    envs = []
+    for base, labels in ((work, MAIN_LABELS), (finds, find_labels(settings))):
+        store = base / "pyhsm"
+        store.mkdir()
+        env = dict(os.environ, PYHSM_STORE_DIR=str(store))
+        for label in labels:
+            run([*cli, "token", "init", "--label", label, "--so-pin", SO_PIN, "--pin", PIN], env=env, cwd="/")
+        envs.append(env)
+    return Module("pyhsm", run([*cli, "module-path"], cwd="/").strip(), envs[0], envs[1])
 
 
 def prepare(driver: Path, module: Module, settings: Settings) -> None:
     run([str(driver), module.path, "setup", "bench", PIN], env=module.env)
     for count in settings.find_counts:
-        run([str(driver), module.path, "populate", f"find{count}", PIN, str(count)], env=module.env)
+        run([str(driver), module.path, "populate", f"find{count}", PIN, str(count)], env=module.find_env)
 
 
 def measure_pass(driver: Path, module: Module, settings: Settings, units: dict[str, str]) -> None:
-    finds = [f"find{n}" for n in settings.find_counts]
-    out = run([str(driver), module.path, "pass", "bench", PIN, str(settings.seconds), *finds], env=module.env)
+    out = run([str(driver), module.path, "pass", "bench", PIN, str(settings.seconds)], env=module.env)
+    out += run([str(driver), module.path, "finds", str(settings.seconds), *find_labels(settings)],
+               env=module.find_env)
     for line in out.splitlines():
         name, value, unit = line.split("\t")
         module.results[name].append(float(value))
@@ -158,11 +180,11 @@ def main() -> None:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="pyhsm-bench-"))
     work.chmod(0o755)
+    finds = find_store(work)
     try:
         step("driver: gcc bench/driver.c")
         driver = build_driver(work)
-        labels = token_labels(settings)
-        modules = [pyhsm(work, labels), softhsm(work, labels)]
+        modules = [pyhsm(work, finds, settings), softhsm(work, finds, settings)]
         for module in modules:
             step(f"{module.name}: token keys and {', '.join(map(str, settings.find_counts))} objects to find among")
             prepare(driver, module, settings)
@@ -190,6 +212,7 @@ def main() -> None:
         step(f"wrote {args.out / 'latest.md'} and latest.png in {time.monotonic() - started:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(finds, ignore_errors=True)
 
 
 if __name__ == "__main__":

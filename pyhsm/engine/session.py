@@ -25,6 +25,10 @@ from pyhsm.errors import CKRError
 
 
 class OpKind(enum.Enum):
+    # Enum's own __hash__ is Python code (hash of the name); members are singletons, so identity hashing is
+    # equivalent and keeps the several dict lookups of every crypto call in C.
+    __hash__ = object.__hash__
+
     ENCRYPT = "encrypt"
     DECRYPT = "decrypt"
     DIGEST = "digest"

@@ -276,7 +276,7 @@ def arg_names(args: str) -> list[str]:
 
 def generated_header() -> str:
     """pyhsm_gen.h for C code of ours (the loader, the test host): types plus X-macro function lists."""
-    local_only = {"C_Initialize", "C_Finalize", *LOADER_ONLY}
+    local_only = {"C_Initialize", "C_Finalize", "C_GetInfo", *LOADER_ONLY}
 
     def x_list(macro: str, functions: list[tuple[str, str]]) -> str:
         rows = [f"    X({n}, ({a}), ({', '.join(arg_names(a))}))" for n, a in functions]

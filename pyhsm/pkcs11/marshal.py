@@ -18,7 +18,7 @@ from pyhsm.objects import codec
 NULL = ffi.NULL
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 ATTRIBUTE_SIZE = ffi.sizeof("CK_ATTRIBUTE")
-_ULONG_BOX = "CK_ULONG *"
+_ULONG_BOX = ffi.typeof("CK_ULONG *")  # resolved once: a type given by name is looked up on every ffi.new
 
 # A caller's length is believed only up to these limits. Beyond them it is a bug or an attack, refused before a
 # single byte is read: copying (CK_ULONG)-1 bytes from a small buffer would crash the host. A length that is wrong

@@ -176,10 +176,14 @@ _DECODERS: dict[ParamKind, Callable[[Any, int], MechanismParam]] = {
 }
 
 
+_MECHANISM_BOX = ffi.typeof("CK_MECHANISM *")  # every crypto Init reads one: resolve the type once
+_MECHANISM_SIZE = ffi.sizeof("CK_MECHANISM")
+
+
 def read_mechanism(ptr: Any) -> tuple[int, MechanismParam]:
     require(ptr, "pMechanism")
-    mechanism = ffi.new("CK_MECHANISM *")
-    ffi.memmove(mechanism, ptr, ffi.sizeof("CK_MECHANISM"))
+    mechanism = ffi.new(_MECHANISM_BOX)
+    ffi.memmove(mechanism, ptr, _MECHANISM_SIZE)
     ckm = int(mechanism.mechanism)
     kind = registry.lookup(ckm).param_kind
     return ckm, _DECODERS[kind](mechanism.pParameter, int(mechanism.ulParameterLen))
