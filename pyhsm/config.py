@@ -5,6 +5,9 @@ Resolution order (first match wins):
 2. `store_dir` in a TOML config file: env PYHSM_CONFIG, else ~/.config/pyhsm/config.toml, else
    /etc/pyhsm/config.toml (the way for servers such as NGINX workers running as `nobody` with an empty environment);
 3. $XDG_DATA_HOME/pyhsm, else ~/.local/share/pyhsm.
+
+Backups go to env PYHSM_BACKUP_DIR, else `backup_dir` in the config file, else `backups/` in the store directory
+(keep copies elsewhere too: a backup on the disk it protects does not survive that disk).
 """
 
 from __future__ import annotations
@@ -30,18 +33,20 @@ def _config_files() -> list[Path]:
     return files
 
 
+def _configured(env_var: str, setting: str) -> Path | None:
+    if os.environ.get(env_var):
+        return Path(os.environ[env_var])
+    for config in _config_files():
+        if config.is_file():
+            with config.open("rb") as f:
+                data = tomllib.load(f)
+            if setting in data:
+                return Path(str(data[setting]))
+    return None
+
+
 def store_dir() -> Path:
-    path: Path | None = None
-    if os.environ.get("PYHSM_STORE_DIR"):
-        path = Path(os.environ["PYHSM_STORE_DIR"])
-    else:
-        for config in _config_files():
-            if config.is_file():
-                with config.open("rb") as f:
-                    data = tomllib.load(f)
-                if "store_dir" in data:
-                    path = Path(str(data["store_dir"]))
-                    break
+    path = _configured("PYHSM_STORE_DIR", "store_dir")
     if path is None:
         if os.environ.get("XDG_DATA_HOME"):
             path = Path(os.environ["XDG_DATA_HOME"]) / "pyhsm"
@@ -50,5 +55,11 @@ def store_dir() -> Path:
         else:
             raise ConfigError("no token store: set PYHSM_STORE_DIR, PYHSM_CONFIG, or store_dir in "
                               f"{SYSTEM_CONFIG}")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def backup_dir() -> Path:
+    path = _configured("PYHSM_BACKUP_DIR", "backup_dir") or store_dir() / "backups"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path

@@ -53,7 +53,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyhsm.cli import integrations, token
+    from pyhsm.cli import backup, integrations, token
 
     parser = argparse.ArgumentParser(
         prog="pyhsm", description="Manage pyhsm, a software HSM exposed as the PKCS#11 module libpyhsm.so.",
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     token.add_parser(sub)
     integrations.add_parser(sub)
+    backup.add_parser(sub)
     return parser
 
 

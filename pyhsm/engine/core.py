@@ -82,6 +82,10 @@ class EngineCore:
             raise CKRError(ck.CKR_CRYPTOKI_NOT_INITIALIZED)
         return self._directory
 
+    def token_directory(self) -> TokenDirectory:
+        """The token databases, for operations on whole tokens (backup, restore)."""
+        return self._require_initialized()
+
     @property
     def initialized(self) -> bool:
         return self._initialized

@@ -13,7 +13,9 @@ import os
 import struct
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 _WRAP_V1 = b"PW1"
@@ -73,6 +75,10 @@ class TokenKey:
             return self._aead.decrypt(sealed[1:13], sealed[13:], _SEAL_V1 + aad)
         except InvalidTag:
             raise SealError("sealed value failed authentication") from None
+
+    def derive(self, salt: bytes, info: bytes, length: int = 32) -> bytes:
+        """A key for another purpose (backup files, key checks): HKDF-SHA256 of the token key, never the key itself."""
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(bytes(self._key))
 
     def clear(self) -> None:
         for i in range(len(self._key)):

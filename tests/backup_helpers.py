@@ -1,0 +1,115 @@
+"""Helpers for the backup tests: the `pyhsm backup ...` and `pyhsm key replicate` commands, as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from p11_helpers import SO_PIN, pyhsm_cli
+
+
+def cli_json(*args: str) -> tuple[int, Any]:
+    """Run a CLI command with --json; (exit status, the envelope's data)."""
+    result: subprocess.CompletedProcess[str] = pyhsm_cli(*args, "--json")
+    envelope = json.loads(result.stdout) if result.stdout.strip() else {"error_code": 1, "data": result.stderr}
+    assert envelope["error_code"] == (0 if result.returncode == 0 else 1), result
+    return result.returncode, envelope["data"]
+
+
+def ok(*args: str) -> Any:
+    status, data = cli_json(*args)
+    assert status == 0, data
+    return data
+
+
+def create_backup(label: str, directory: Path, so_pin: str = SO_PIN) -> Path:
+    return Path(ok("backup", "create", "--token", label, "--dir", str(directory), "--so-pin", so_pin)["file"])
+
+
+def restore(path: Path, label: str, *extra: str, so_pin: str = SO_PIN) -> dict[str, Any]:
+    result: dict[str, Any] = ok("backup", "restore", str(path), "--label", label, "--so-pin", so_pin, *extra)
+    return result
+
+
+def refused(*args: str) -> str:
+    """The message of a command that must fail."""
+    status, data = cli_json(*args)
+    assert status == 1, data
+    return str(data)
+
+
+# ---- one key of every type, and what each computes ---------------------------------------------------------
+DATA = b"pyhsm backup round trip\n" * 8
+IV = bytes(range(16))
+AES_VALUE = bytes.fromhex("603deb1015ca71be2b73aef0857d77811f352c073b6108d72d9810a30914dff4")
+
+
+def _mechanisms(session) -> set:  # type: ignore[no-untyped-def]
+    return set(session.token.slot.get_mechanisms())
+
+
+def make_keys(session, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
+    """RSA and EC pairs, generated and imported AES keys, an HMAC key (and DES3/Ed25519 keys where the build has
+    them), all token objects labelled `prefix` + type."""
+    from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+    from pkcs11.util.ec import encode_named_curve_parameters
+
+    session.generate_keypair(KeyType.RSA, 2048, store=True, label=prefix + "rsa")
+    params = session.create_domain_parameters(
+        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True)
+    params.generate_keypair(store=True, label=prefix + "ec")
+    session.generate_key(KeyType.AES, 256, store=True, label=prefix + "aes")
+    session.create_object({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES,
+                           Attribute.TOKEN: True, Attribute.VALUE: AES_VALUE, Attribute.LABEL: prefix + "aes-imported",
+                           Attribute.ENCRYPT: True, Attribute.DECRYPT: True})
+    session.generate_key(KeyType.GENERIC_SECRET, 256, store=True, label=prefix + "hmac",
+                         template={Attribute.SIGN: True, Attribute.VERIFY: True})
+    mechanisms = _mechanisms(session)
+    if Mechanism.DES3_KEY_GEN in mechanisms:
+        session.generate_key(KeyType.DES3, store=True, label=prefix + "des3")
+
+
+def deterministic_results(session, prefix: str = "") -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+    """Outputs that depend only on the key and the input: equal on every token holding the same keys."""
+    from pkcs11 import Mechanism, ObjectClass
+
+    def key(label: str, cls: ObjectClass = ObjectClass.SECRET_KEY):  # type: ignore[no-untyped-def]
+        return session.get_key(object_class=cls, label=prefix + label)
+
+    results = {
+        "rsa-pkcs": key("rsa", ObjectClass.PRIVATE_KEY).sign(DATA, mechanism=Mechanism.SHA256_RSA_PKCS),
+        "aes-cbc": key("aes").encrypt(DATA, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=IV),
+        "aes-imported": key("aes-imported").encrypt(DATA, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=IV),
+        "hmac": key("hmac").sign(DATA, mechanism=Mechanism.SHA256_HMAC),
+    }
+    if Mechanism.DES3_KEY_GEN in _mechanisms(session):
+        results["des3"] = key("des3").encrypt(DATA, mechanism=Mechanism.DES3_CBC_PAD, mechanism_param=IV[:8])
+    return results
+
+
+def check_same_keys(origin, copy, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
+    """`copy` holds `origin`'s keys: equal deterministic outputs, and each decrypts/verifies the other's work."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from pkcs11 import MGF, Mechanism, ObjectClass
+
+    assert deterministic_results(copy, prefix) == deterministic_results(origin, prefix)
+    padder = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(AES_VALUE), modes.CBC(IV)).encryptor()
+    assert deterministic_results(copy, prefix)["aes-imported"] == enc.update(
+        padder.update(DATA) + padder.finalize()) + enc.finalize()
+
+    oaep = {"mechanism": Mechanism.RSA_PKCS_OAEP, "mechanism_param": (Mechanism.SHA256, MGF.SHA256, None)}
+    ciphertext = origin.get_key(object_class=ObjectClass.PUBLIC_KEY, label=prefix + "rsa").encrypt(DATA[:64], **oaep)
+    assert copy.get_key(object_class=ObjectClass.PRIVATE_KEY, label=prefix + "rsa").decrypt(
+        ciphertext, **oaep) == DATA[:64]
+    signature = copy.get_key(object_class=ObjectClass.PRIVATE_KEY, label=prefix + "ec").sign(
+        DATA, mechanism=Mechanism.ECDSA_SHA256)
+    assert origin.get_key(object_class=ObjectClass.PUBLIC_KEY, label=prefix + "ec").verify(
+        DATA, signature, mechanism=Mechanism.ECDSA_SHA256)
+    ciphertext = copy.get_key(object_class=ObjectClass.SECRET_KEY, label=prefix + "aes").encrypt(
+        DATA, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=IV)
+    assert origin.get_key(object_class=ObjectClass.SECRET_KEY, label=prefix + "aes").decrypt(
+        ciphertext, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=IV) == DATA
