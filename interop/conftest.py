@@ -204,6 +204,15 @@ class Pkcs11Tool:
     def login(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return self("--login", "--pin", self.token.pin, *args, timeout=timeout)
 
+    @classmethod
+    def on_new_token(cls, module: str, base: Path, label: str) -> Pkcs11Tool:
+        """A token initialised by the CLI in a store of its own under base, and an empty work directory."""
+        require_tool("pkcs11-tool")
+        token = init_token(make_store(base), label)
+        work = base / "work"
+        work.mkdir()
+        return cls(Interop, module, token, work)
+
 
 class Interop:
     """The helpers above, handed to tests as the `interop` fixture."""

@@ -119,6 +119,24 @@ def test_p11kit_install_system_registers_the_module_and_uninstall_removes_it(gnu
           "uninstall removes it")
 
 
+def test_p11kit_uninstall_leaves_files_pyhsm_did_not_write_and_root_gets_no_user_module(gnutls: Gnutls) -> None:
+    name = f"pyhsm-interop-{secrets.token_hex(4)}"
+    foreign = Path("/etc/pkcs11/modules") / f"{name}.module"
+    foreign.parent.mkdir(parents=True, exist_ok=True)
+    foreign.write_text("module: /usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so\n")
+    try:
+        refused = gnutls.interop.run([*gnutls.cli, "p11-kit", "uninstall", "--system", "--name", name])
+        assert refused.returncode == 2 and "not written by pyhsm" in refused.stderr and foreign.exists(), refused
+    finally:
+        foreign.unlink()
+    as_root = gnutls.interop.run([*gnutls.cli, "p11-kit", "install", "--user"], env=dict(os.environ))
+    assert as_root.returncode == 2 and "ignores per-user modules for root" in as_root.stderr, as_root.stderr
+    bad_name = gnutls.interop.run([*gnutls.cli, "p11-kit", "install", "--system", "--name", "../x"])
+    assert bad_name.returncode == 2 and "invalid name" in bad_name.stderr, bad_name.stderr
+    print("pyhsm p11-kit: uninstall keeps a module file it did not write; --user as root and a name with '/' are "
+          "refused (exit 2)")
+
+
 def test_p11tool_list_tokens_shows_the_token(gnutls: Gnutls, user_module: Path) -> None:
     out = gnutls.ok("p11tool", "--list-tokens")
     block = out[out.index(f"\tLabel: {LABEL}\n") - 200:]

@@ -97,7 +97,10 @@ def signed_jar(java: Java, keys: str) -> tuple[Path, str]:
 def test_java_config_names_the_module_and_the_slot_of_the_token(java: Java) -> None:
     settings = dict(re.findall(r"(?m)^(\w+) = (.*)$", java.config.read_text()))
     assert settings == {"name": "pyhsm", "library": java.module, "slot": str(java.token.slot)}, settings
-    print(f"pyhsm java-config: name = pyhsm, library = {java.module}, slot = {java.token.slot}")
+    unknown = java.interop.pyhsm_cli("java-config", "--token", "no-such-token", env=java.token.env)
+    assert unknown.returncode == 2 and "no initialised token is labelled 'no-such-token'" in unknown.stderr, unknown
+    print(f"pyhsm java-config: name = pyhsm, library = {java.module}, slot = {java.token.slot}; an unknown label "
+          "is refused (exit 2)")
 
 
 def test_keytool_generates_rsa_and_ec_key_pairs_in_the_token(java: Java, keys: str) -> None:

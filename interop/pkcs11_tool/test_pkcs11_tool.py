@@ -33,13 +33,9 @@ Tool = Any  # interop.Pkcs11Tool (interop/conftest.py): pkcs11-tool bound to the
 
 @pytest.fixture(scope="module")
 def tool(interop, pyhsm_module, tmp_path_factory) -> Tool:  # type: ignore[no-untyped-def]
-    interop.require_tool("pkcs11-tool")
-    base = tmp_path_factory.mktemp("pkcs11-tool")
-    token = interop.init_token(interop.make_store(base), LABEL)
-    work = base / "work"
-    work.mkdir()
-    (work / "data.bin").write_bytes(DATA)
-    return interop.Pkcs11Tool(interop, pyhsm_module, token, work)
+    tool = interop.Pkcs11Tool.on_new_token(pyhsm_module, tmp_path_factory.mktemp("pkcs11-tool"), LABEL)
+    (tool.work / "data.bin").write_bytes(DATA)
+    return tool
 
 
 @pytest.fixture(scope="module")

@@ -49,12 +49,7 @@ def _self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
 
 @pytest.fixture(scope="module")
 def tool(interop, pyhsm_module, tmp_path_factory) -> Tool:  # type: ignore[no-untyped-def]
-    interop.require_tool("pkcs11-tool")
-    base = tmp_path_factory.mktemp("pkcs11-tool-roundtrips")
-    token = interop.init_token(interop.make_store(base), LABEL)
-    work = base / "work"
-    work.mkdir()
-    return interop.Pkcs11Tool(interop, pyhsm_module, token, work)
+    return interop.Pkcs11Tool.on_new_token(pyhsm_module, tmp_path_factory.mktemp("pkcs11-tool-roundtrips"), LABEL)
 
 
 class Material:
