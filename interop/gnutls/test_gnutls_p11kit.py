@@ -101,6 +101,7 @@ def user_module(gnutls: Gnutls) -> Path:
 def test_p11kit_install_system_registers_the_module_and_uninstall_removes_it(gnutls: Gnutls) -> None:
     name = f"pyhsm-interop-{secrets.token_hex(4)}"
     path = Path("/etc/pkcs11/modules") / f"{name}.module"
+    created = [d for d in (path.parent.parent, path.parent) if not d.exists()]
     result = gnutls.interop.run([*gnutls.cli, "p11-kit", "install", "--system", "--name", name])
     try:
         assert result.returncode == 0, result.stderr
@@ -111,6 +112,8 @@ def test_p11kit_install_system_registers_the_module_and_uninstall_removes_it(gnu
         assert re.search(rf"(?m)^    token: {LABEL}$", block) and f"serial-number: {gnutls.serial}" in block, block
     finally:
         removed = gnutls.interop.run([*gnutls.cli, "p11-kit", "uninstall", "--system", "--name", name])
+        for directory in reversed(created):  # leave /etc as it was
+            directory.rmdir()
     assert removed.returncode == 0 and not path.exists(), removed.stderr
     assert f"{name}:" not in gnutls.ok("p11-kit", "list-modules", home="empty-home")
     again = gnutls.interop.run([*gnutls.cli, "p11-kit", "uninstall", "--system", "--name", name])
@@ -122,6 +125,7 @@ def test_p11kit_install_system_registers_the_module_and_uninstall_removes_it(gnu
 def test_p11kit_uninstall_leaves_files_pyhsm_did_not_write_and_root_gets_no_user_module(gnutls: Gnutls) -> None:
     name = f"pyhsm-interop-{secrets.token_hex(4)}"
     foreign = Path("/etc/pkcs11/modules") / f"{name}.module"
+    created = [d for d in (foreign.parent.parent, foreign.parent) if not d.exists()]
     foreign.parent.mkdir(parents=True, exist_ok=True)
     foreign.write_text("module: /usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so\n")
     try:
@@ -129,6 +133,8 @@ def test_p11kit_uninstall_leaves_files_pyhsm_did_not_write_and_root_gets_no_user
         assert refused.returncode == 2 and "not written by pyhsm" in refused.stderr and foreign.exists(), refused
     finally:
         foreign.unlink()
+        for directory in reversed(created):
+            directory.rmdir()
     as_root = gnutls.interop.run([*gnutls.cli, "p11-kit", "install", "--user"], env=dict(os.environ))
     assert as_root.returncode == 2 and "ignores per-user modules for root" in as_root.stderr, as_root.stderr
     bad_name = gnutls.interop.run([*gnutls.cli, "p11-kit", "install", "--system", "--name", "../x"])
