@@ -16,13 +16,15 @@ export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INP
 
 # Debian packages: the build (gcc, python3-dev, python3-venv), the runtime (libssl3), the C hosts' libcrypto headers
 # (libssl-dev: interop/oracle_tde computes its own AES), and the hosts the tests drive
-# (opensc's pkcs11-tool, openssl, softhsm2 as a reference module, nginx + libp11's engine, Java 17, GnuTLS, p11-kit).
+# (opensc's pkcs11-tool, openssl, softhsm2 as a reference module, nginx + libp11's engine, Java 17, GnuTLS, p11-kit),
+# clang with libFuzzer's runtime (fuzz/).
 APT_PACKAGES=(
   gcc python3-dev python3-venv libssl3 libssl-dev openssl curl
   opensc softhsm2
   nginx libengine-pkcs11-openssl openjdk-17-jdk-headless gnutls-bin p11-kit strace
+  clang-14 libclang-rt-14-dev
 )
-PIP_PACKAGES=(cffi cryptography rich pytest python-pkcs11)
+PIP_PACKAGES=(cffi cryptography rich pytest python-pkcs11 atheris)
 
 step() { printf '==> %s\n' "$*"; }
 
