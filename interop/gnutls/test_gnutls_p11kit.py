@@ -23,10 +23,13 @@ from typing import Any
 
 import pytest
 
+from pyhsm import constants as ck
+
 LABEL = "gnutls"
 USER, GROUP = "nobody", "nogroup"
 KEYS = (("rsa:2048", "01", "rsa", "RSA-2048"), ("EC:prime256v1", "02", "ec", "EC/ECDSA-SECP256R1"))
 TOKEN_URI = f"pkcs11:token={LABEL}"
+SPY = "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so"  # OpenSC's call logger, forwards to $PKCS11SPY
 
 
 @dataclass
@@ -193,3 +196,45 @@ def test_p11tool_test_sign_is_verified_by_gnutls(gnutls: Gnutls, user_module: Pa
     print(f"p11tool --test-sign {label} {' '.join(params)}: {algorithm} signature made in the token, verified by "
           f"GnuTLS with the key's parameters and the public key object; pyhsm started no thread "
           f"({_threads_started(trace)} started by the other p11-kit modules, as without pyhsm)")
+
+
+def _spy_calls(log: str) -> list[tuple[str, str, str]]:
+    """pkcs11-spy's log as [(function, its logged arguments, its CKR_ name)], in call order."""
+    calls = []
+    for entry in re.split(r"(?m)^\d+: ", log)[1:]:
+        name, _, body = entry.partition("\n")
+        returned = re.search(r"(?m)^Returned:\s+\d+ (\w+)", body)
+        calls.append((name.strip(), body, returned.group(1) if returned else ""))
+    return calls
+
+
+def test_p11tool_logs_in_again_each_time_its_sessions_have_all_closed(gnutls: Gnutls) -> None:
+    """p11tool works through many short sessions: with the last one closed the login is gone (v3.0 5.6), so each
+    new login must answer CKR_OK, never CKR_USER_ALREADY_LOGGED_IN."""
+    modules = gnutls.base / "spy-home" / ".config" / "pkcs11" / "modules"
+    modules.mkdir(parents=True)
+    (modules / "pyhsm-spy.module").write_text(f"module: {SPY}\n")
+    log = gnutls.base / "spy.log"
+    log.touch()
+    for path in [gnutls.base / "spy-home", *(gnutls.base / "spy-home").rglob("*"), log]:
+        shutil.chown(path, USER, GROUP)
+    out = gnutls.ok("env", f"PKCS11SPY={gnutls.module}", f"PKCS11SPY_OUTPUT={log}", "p11tool", "--login",
+                    "--list-all", TOKEN_URI, home="spy-home", pin=True)
+    assert len(_objects(out)) == 4, out
+    calls = _spy_calls(log.read_text())
+    initialize = next(body for name, body, _ in calls if name == "C_Initialize")
+    flags = re.search(r"flags: (\d+)", initialize)
+    assert flags and int(flags.group(1)) & ck.CKF_LIBRARY_CANT_CREATE_OS_THREADS, initialize
+    open_sessions, logins = 0, []
+    for name, _, rv in calls:
+        if name == "C_OpenSession" and rv == "CKR_OK":
+            open_sessions += 1
+        elif name == "C_CloseSession" and rv == "CKR_OK":
+            open_sessions -= 1
+        elif name == "C_Login":
+            logins.append((rv, open_sessions))
+    assert len(logins) >= 2 and all(rv == "CKR_OK" for rv, _ in logins), logins
+    assert all(count == 1 for _, count in logins), logins  # each login in a fresh session, all others closed
+    assert open_sessions == 0
+    print(f"pkcs11-spy under p11-kit: p11tool --login --list-all initialised with CKF_LIBRARY_CANT_CREATE_OS_THREADS "
+          f"and logged in {len(logins)} times, each in the only open session, each CKR_OK")
