@@ -8,6 +8,10 @@ from pyhsm import constants as ck
 class UsageError(Exception):
     """A request the CLI refuses before asking the engine (exit status 2)."""
 
+
+class CliError(Exception):
+    """An operation that failed for a reason the CLI states itself (exit status 1)."""
+
 MEANINGS: dict[str, str] = {
     "CKR_CANCEL": "the operation was cancelled",
     "CKR_HOST_MEMORY": "out of memory",

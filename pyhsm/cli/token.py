@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyhsm import constants as ck
-from pyhsm.cli import output, pins
+from pyhsm.cli import pins
+from pyhsm.cli.context import Context
 from pyhsm.cli.errors import UsageError
+from pyhsm.cli.output import print_table
+from pyhsm.cli.tree import command, group
 from pyhsm.errors import CKRError
 
 if TYPE_CHECKING:
@@ -97,12 +100,13 @@ class _Library:
                 raise
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+def cmd_init(ctx: Context, args: argparse.Namespace) -> dict[str, object]:
     label = args.label.encode("utf-8")
     if not label or len(label) > LABEL_SIZE:
         raise UsageError(f"the label must be 1 to {LABEL_SIZE} bytes of UTF-8")
     so_pin = pins.resolve(args.so_pin, args.so_pin_file, "PYHSM_SO_PIN", "SO PIN", confirm=True)
     pin = pins.resolve(args.pin, args.pin_file, "PYHSM_PIN", "PIN", confirm=True)
+    ctx.close()  # C_InitToken refuses while this process has a session on the token
     with _Library() as eng:
         views = _slots(eng)
         same_label = [v for v in views if v.initialized and v.label == args.label]
@@ -127,37 +131,35 @@ def cmd_init(args: argparse.Namespace) -> int:
         finally:
             eng.close_session(handle)
         serial = _text(eng.get_token_info(slot).serial)
-    if args.json:
-        output.print_json({"slot": slot, "label": args.label, "serial": serial})
-    else:
-        output.info(f"Token {args.label!r} initialised in slot {slot} (serial {serial}); user PIN set.")
-    return 0
+    return {"slot": slot, "label": args.label, "serial": serial}
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def cmd_list(ctx: Context, args: argparse.Namespace) -> list[dict[str, object]]:
     with _Library() as eng:
-        views = _slots(eng)
-    if args.json:
-        output.print_json([v.as_json() for v in views])
-        return 0
-    rows = []
-    for v in views:
-        if v.initialized:
-            rows.append([str(v.slot), v.label, v.serial, ", ".join(flag_names(v.flags))])
-        else:
-            rows.append([str(v.slot), "(uninitialised)", "", ", ".join(flag_names(v.flags))])
-    output.print_table("pyhsm tokens", ["Slot", "Label", "Serial", "Flags"], rows)
-    return 0
+        return [v.as_json() for v in _slots(eng)]
+
+
+def table(slots: list[dict[str, Any]]) -> None:
+    rows = [[str(v["slot"]), v["label"] if v["initialized"] else "(uninitialised)", str(v["serial"]),
+             ", ".join(v["flag_names"])] for v in slots]
+    print_table("pyhsm tokens", ["Slot", "Label", "Serial", "Flags"], rows)
+
+
+def cmd_status(ctx: Context, args: argparse.Namespace) -> dict[str, object]:
+    hsm = ctx.hsm(args, login=False)
+    info = hsm.eng.get_token_info(hsm.slot)
+    view = SlotView(hsm.slot, _text(info.label), _text(info.serial), _text(info.manufacturer), _text(info.model),
+                    info.flags)
+    return {**view.as_json(), "session_count": info.session_count, "min_pin_len": info.min_pin_len,
+            "max_pin_len": info.max_pin_len}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    token = sub.add_parser("token", help="initialise and list tokens")
-    tsub = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
-
-    init = tsub.add_parser("init", help="initialise a token and set its SO and user PINs",
-                           description="Initialise the token in the first free slot (or --slot N), then set the "
-                                       "user PIN. PINs may come from --so-pin/--pin, --so-pin-file/--pin-file "
-                                       "(first line; '-' for stdin), $PYHSM_SO_PIN/$PYHSM_PIN, or a prompt.")
+    tsub = group(sub, "token", "initialise, list and inspect tokens")
+    init = command(tsub, "init", "initialise a token and set its SO and user PINs", cmd_init,
+                   description="Initialise the token in the first free slot (or --slot N), then set the "
+                               "user PIN. PINs may come from --so-pin/--pin, --so-pin-file/--pin-file "
+                               "(first line; '-' for stdin), $PYHSM_SO_PIN/$PYHSM_PIN, or a prompt.")
     init.add_argument("--label", required=True, help="token label (at most 32 bytes of UTF-8)")
     init.add_argument("--so-pin", help="Security Officer PIN (visible in ps: prefer --so-pin-file)")
     init.add_argument("--so-pin-file", metavar="FILE", help="read the SO PIN from the first line of FILE")
@@ -166,9 +168,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     init.add_argument("--slot", type=int, help="slot to initialise (re-initialising needs that token's SO PIN)")
     init.add_argument("--reinit", action="store_true",
                       help="re-initialise the token with this label if it exists (erases its objects)")
-    init.add_argument("--json", action="store_true", help="print the result as JSON")
-    init.set_defaults(func=cmd_init)
-
-    lst = tsub.add_parser("list", help="list slots and their tokens")
-    lst.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    lst.set_defaults(func=cmd_list)
+    lst = command(tsub, "list", "list slots and their tokens", cmd_list)
+    lst.set_defaults(table=table)
+    status = command(tsub, "status", "show the selected token's state and flags (no login needed)", cmd_status)
+    for parser in (init, lst, status):
+        parser.add_argument("--json", action="store_true",
+                            help="print the data alone, without the envelope (for scripts predating it)")
