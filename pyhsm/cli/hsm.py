@@ -127,39 +127,44 @@ class Hsm:
 
     # ---- key management and crypto ------------------------------------------------------------------
     def generate_key(self, mechanism: int, template: Mapping[int, Any]) -> int:
-        require_mechanism(mechanism)
+        require_mechanism(mechanism, ck.CKF_GENERATE)
         return self.eng.generate_key(self.session, mechanism, None, raw_template(template))
 
     def generate_key_pair(self, mechanism: int, public: Mapping[int, Any],
                           private: Mapping[int, Any]) -> tuple[int, int]:
-        require_mechanism(mechanism)
+        require_mechanism(mechanism, ck.CKF_GENERATE_KEY_PAIR)
         return self.eng.generate_key_pair(self.session, mechanism, None, raw_template(public), raw_template(private))
 
     def wrap(self, mechanism: int, param: MechanismParam, wrapping: int, key: int) -> bytes:
-        require_mechanism(mechanism)
+        require_mechanism(mechanism, ck.CKF_WRAP)
         return self.eng.wrap_key(self.session, mechanism, param, wrapping, key)
 
     def unwrap(self, mechanism: int, param: MechanismParam, unwrapping: int, wrapped: bytes,
                template: Mapping[int, Any]) -> int:
-        require_mechanism(mechanism)
+        require_mechanism(mechanism, ck.CKF_UNWRAP)
         return self.eng.unwrap_key(self.session, mechanism, param, unwrapping, wrapped, raw_template(template))
 
     def sign(self, mechanism: int, param: MechanismParam, key: int, data: bytes) -> bytes:
-        require_mechanism(mechanism)
+        require_mechanism(mechanism, ck.CKF_SIGN)
         self.eng.crypto_init(OpKind.SIGN, self.session, mechanism, param, key)
         _, signature = self.eng.single(OpKind.SIGN, self.session, data, 1 << 16)
         assert signature is not None
         return signature
 
     def verify(self, mechanism: int, param: MechanismParam, key: int, data: bytes, signature: bytes) -> None:
-        require_mechanism(mechanism)
+        require_mechanism(mechanism, ck.CKF_VERIFY)
         self.eng.crypto_init(OpKind.VERIFY, self.session, mechanism, param, key)
         self.eng.verify(self.session, data, signature)
 
 
-def require_mechanism(mechanism: int) -> None:
-    """A clear message, rather than a bare CKR_MECHANISM_INVALID, when pyhsm lacks a mechanism altogether."""
-    if mechanism not in registry.all_mechanisms():
+USES = {ck.CKF_GENERATE: "generate keys", ck.CKF_GENERATE_KEY_PAIR: "generate key pairs", ck.CKF_WRAP: "wrap keys",
+        ck.CKF_UNWRAP: "unwrap keys", ck.CKF_SIGN: "sign", ck.CKF_VERIFY: "verify"}
+
+
+def require_mechanism(mechanism: int, use: int) -> None:
+    """A clear message, rather than a bare CKR_MECHANISM_INVALID, when pyhsm lacks a mechanism for this use."""
+    mech = registry.all_mechanisms().get(mechanism)
+    if mech is None or not mech.info.flags & use:
         names = [k for k, v in vars(ck).items() if k.startswith("CKM_") and v == mechanism]
-        name = names[0] if names else "mechanism"
-        raise CliError(f"{name} (0x{mechanism:08x}) is not implemented by this pyhsm build")
+        name = f"{names[0]} " if names else ""
+        raise CliError(f"{name}(0x{mechanism:08x}) is not implemented to {USES[use]} by this pyhsm build")
