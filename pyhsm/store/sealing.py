@@ -9,6 +9,7 @@ cryptography library's objects cannot be reached.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import struct
 
@@ -81,5 +82,11 @@ class TokenKey:
         return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(bytes(self._key))
 
     def clear(self) -> None:
-        for i in range(len(self._key)):
-            self._key[i] = 0
+        wipe(self._key)
+
+
+def wipe(secret: bytearray) -> None:
+    """Overwrite a mutable secret in place, in one memset. Immutable copies (bytes objects, the key held inside
+    cryptography's AESGCM, scrypt's output) cannot be reached from Python: they are freed unwiped."""
+    if secret:
+        ctypes.memset((ctypes.c_char * len(secret)).from_buffer(secret), 0, len(secret))
