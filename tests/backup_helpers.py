@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from p11_helpers import SO_PIN, pyhsm_cli
+from p11_helpers import SO_PIN, USER_PIN, module_path, pyhsm_cli
 
 
 def cli_json(*args: str) -> tuple[int, Any]:
@@ -51,12 +51,12 @@ def _mechanisms(session) -> set:  # type: ignore[no-untyped-def]
 
 
 def make_keys(session, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
-    """RSA and EC pairs, generated and imported AES keys, an HMAC key (and DES3/Ed25519 keys where the build has
-    them), all token objects labelled `prefix` + type."""
+    """RSA and EC pairs, generated and imported AES keys, an HMAC key (and a DES3 key where the build has it), all
+    token objects labelled `prefix` + type; the RSA pair's CKA_ID is its label too (pkcs11-tool signs by id)."""
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
     from pkcs11.util.ec import encode_named_curve_parameters
 
-    session.generate_keypair(KeyType.RSA, 2048, store=True, label=prefix + "rsa")
+    session.generate_keypair(KeyType.RSA, 2048, store=True, label=prefix + "rsa", id=(prefix + "rsa").encode())
     params = session.create_domain_parameters(
         KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")}, local=True)
     params.generate_keypair(store=True, label=prefix + "ec")
@@ -113,3 +113,16 @@ def check_same_keys(origin, copy, prefix: str = "") -> None:  # type: ignore[no-
         DATA, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=IV)
     assert origin.get_key(object_class=ObjectClass.SECRET_KEY, label=prefix + "aes").decrypt(
         ciphertext, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=IV) == DATA
+
+
+def pkcs11_tool_sign(token_label: str, key_label: str, work: Path) -> bytes:
+    """OpenSC's pkcs11-tool signs DATA (SHA256-RSA-PKCS) with the key whose CKA_ID is `key_label` (it selects
+    signing keys by id, not label)."""
+    (work / "data").write_bytes(DATA)
+    result = subprocess.run(
+        ["pkcs11-tool", "--module", module_path(), "--token-label", token_label, "--login", "--pin", USER_PIN,
+         "--sign", "--mechanism", "SHA256-RSA-PKCS", "--id", key_label.encode().hex(),
+         "--input-file", str(work / "data"), "--output-file", str(work / "sig")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return (work / "sig").read_bytes()

@@ -4,13 +4,11 @@ through OpenSC's pkcs11-tool."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 
 import pytest
-from backup_helpers import DATA, check_same_keys, create_backup, make_keys, ok, restore
-from p11_helpers import SO_PIN, USER_PIN, module_path
+from backup_helpers import DATA, check_same_keys, create_backup, make_keys, ok, pkcs11_tool_sign, restore
+from p11_helpers import SO_PIN, USER_PIN
 from pkcs11 import Mechanism, ObjectClass
 
 
@@ -57,18 +55,10 @@ def test_restored_token_keeps_the_so_pin(lib, backed_up) -> None:
 
 
 def test_pkcs11_tool_signs_with_a_restored_key_like_the_original(lib, backed_up, tmp_path) -> None:
-    if shutil.which("pkcs11-tool") is None:
-        pytest.skip("pkcs11-tool (opensc) is not installed")
     token, path = backed_up
     label = f"r-{uuid.uuid4().hex[:8]}"
     restore(path, label)
-    (tmp_path / "data").write_bytes(DATA)
-    result = subprocess.run(
-        ["pkcs11-tool", "--module", module_path(), "--token-label", label, "--login", "--pin", USER_PIN, "--sign",
-         "--mechanism", "SHA256-RSA-PKCS", "--label", "rsa", "--input-file", str(tmp_path / "data"),
-         "--output-file", str(tmp_path / "sig")], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
     with token.open(user_pin=USER_PIN) as origin:
         expected = origin.get_key(object_class=ObjectClass.PRIVATE_KEY, label="rsa").sign(
             DATA, mechanism=Mechanism.SHA256_RSA_PKCS)
-    assert (tmp_path / "sig").read_bytes() == expected
+    assert pkcs11_tool_sign(label, "rsa", tmp_path) == expected

@@ -9,6 +9,7 @@ exit 1. Progress bars go to stderr, and only when it is a terminal.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,11 +17,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pyhsm import constants as ck
 from pyhsm.cli import output, pins
 from pyhsm.cli.errors import UsageError
 from pyhsm.store.backup_file import BackupError, Progress
 
 Handler = Callable[[argparse.Namespace], Any]
+
+CLASSES = {"public-key": ck.CKO_PUBLIC_KEY, "private-key": ck.CKO_PRIVATE_KEY, "secret-key": ck.CKO_SECRET_KEY}
+KEY_TYPES = {"rsa": ck.CKK_RSA, "ec": ck.CKK_EC, "aes": ck.CKK_AES, "generic-secret": ck.CKK_GENERIC_SECRET,
+             "des3": ck.CKK_DES3, "ec-edwards": ck.CKK_EC_EDWARDS, "ec-montgomery": ck.CKK_EC_MONTGOMERY}
 
 
 @contextmanager
@@ -150,6 +156,66 @@ def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
             ("would_delete" if args.dry_run else "deleted"): deleted}
 
 
+def _selector(terms: list[str]) -> Callable[[int, Any], bool]:
+    """cloudhsm-cli's `--filter key-reference=0xHEX attr.label=L attr.id=HEX attr.class=C attr.key-type=T`
+    (terms ANDed) as a predicate on (handle, key)."""
+    reference: int | None = None
+    wanted: dict[int, Any] = {}
+    for term in terms:
+        name, sep, value = term.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            if name == "key-reference":
+                reference = int(value, 16)
+            elif name == "attr.label":
+                wanted[ck.CKA_LABEL] = value.encode()
+            elif name == "attr.id":
+                wanted[ck.CKA_ID] = bytes.fromhex(value.removeprefix("0x"))
+            elif name == "attr.class":
+                wanted[ck.CKA_CLASS] = CLASSES[value]
+            elif name == "attr.key-type":
+                wanted[ck.CKA_KEY_TYPE] = KEY_TYPES[value]
+            else:
+                raise ValueError
+        except (ValueError, KeyError):
+            raise UsageError(f"bad filter term {term!r}: use key-reference=0xHEX, attr.label=TEXT, attr.id=HEX, "
+                             f"attr.class={'|'.join(CLASSES)}, attr.key-type={'|'.join(KEY_TYPES)}") from None
+    return lambda handle, key: (reference is None or handle == reference) and key.matches(wanted)
+
+
+def _key_json(handle: int, attrs: dict[int, Any]) -> dict[str, Any]:
+    names = {v: k for k, v in CLASSES.items()}
+    types = {v: k for k, v in KEY_TYPES.items()}
+    return {"key-reference": f"0x{handle:016x}",
+            "attributes": {"label": bytes(attrs.get(ck.CKA_LABEL, b"")).decode(errors="replace"),
+                           "id": "0x" + bytes(attrs.get(ck.CKA_ID, b"")).hex(),
+                           "class": names.get(int(attrs[ck.CKA_CLASS]), str(attrs[ck.CKA_CLASS])),
+                           "key-type": types.get(int(attrs.get(ck.CKA_KEY_TYPE, -1)), str(attrs.get(ck.CKA_KEY_TYPE))),
+                           "unique-id": bytes(attrs.get(ck.CKA_UNIQUE_ID, b"")).decode()}}
+
+
+def cmd_replicate(args: argparse.Namespace) -> dict[str, Any]:
+    from pyhsm.engine.backup import slot_of
+    from pyhsm.engine.replication import replicate_keys
+
+    select = _selector(args.filter)
+    pin = pins.resolve(args.pin, args.pin_file, "PYHSM_PIN", "PIN")
+    if args.destination_pin is None and args.destination_pin_file is None and "PYHSM_DESTINATION_PIN" not in os.environ:
+        destination_pin = pin  # a restored token keeps its users' PINs
+    else:
+        destination_pin = pins.resolve(args.destination_pin, args.destination_pin_file, "PYHSM_DESTINATION_PIN",
+                                       "destination PIN")
+    with _library() as eng:
+        done = replicate_keys(eng, slot_of(eng, args.source), slot_of(eng, args.destination), pin, destination_pin,
+                              select, allow_many=args.all)
+    keys = [{**_key_json(r.destination_handle, r.attrs), "source-key-reference": f"0x{r.source_handle:016x}",
+             "replicated": r.copied} for r in done]
+    copied = sum(r.copied for r in done)
+    return {"message": f"Replicated {copied} key(s); {len(done) - copied} already present on the destination",
+            "keys": keys}
+
+
 # ---- printing ----------------------------------------------------------------------------------------------
 def _text(data: dict[str, Any]) -> None:
     if "backups" in data:
@@ -168,10 +234,12 @@ def _text(data: dict[str, Any]) -> None:
 
 
 def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
+    from pyhsm.engine.replication import ReplicationError
+
     def run(args: argparse.Namespace) -> int:
         try:
             data = handler(args)
-        except BackupError as exc:
+        except (BackupError, ReplicationError) as exc:
             if args.json:
                 output.print_json({"error_code": 1, "data": str(exc)})
             output.error(str(exc))
@@ -237,5 +305,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     _dir_option(delete)
     delete.set_defaults(func=_run(cmd_delete))
 
-    for parser in (create, restore, lst, delete):
+    key = sub.add_parser("key", help="manage keys")
+    ksub = key.add_subparsers(dest="key_command", metavar="COMMAND", required=True)
+    replicate = add_replicate_parser(ksub)
+
+    for parser in (create, restore, lst, delete, replicate):
         parser.add_argument("--json", action="store_true", help='print {"error_code": 0, "data": ...}')
+
+
+def add_replicate_parser(ksub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+    """`key replicate`, for whichever module owns the `key` command group."""
+    replicate: argparse.ArgumentParser = ksub.add_parser(
+        "replicate", help="copy keys to another token of the same lineage (attributes and all)",
+        description="Copy keys, sealed as they are, from one token to another token restored from the same "
+                    "backup lineage. The user's PIN opens both tokens unless --destination-pin* says otherwise.")
+    replicate.add_argument("--filter", nargs="+", required=True, metavar="TERM",
+                           help="key-reference=0xHEX attr.label=L attr.id=HEX attr.class=C attr.key-type=T (ANDed)")
+    replicate.add_argument("--source", required=True, metavar="LABEL", help="the token holding the key")
+    replicate.add_argument("--destination", required=True, metavar="LABEL", help="the token to copy it to")
+    replicate.add_argument("--all", action="store_true", help="replicate every matching key (default: exactly one)")
+    replicate.add_argument("--pin", help="the user PIN (visible in ps: prefer --pin-file or $PYHSM_PIN)")
+    replicate.add_argument("--pin-file", metavar="FILE", help="read the user PIN from the first line of FILE")
+    replicate.add_argument("--destination-pin", help="the user PIN on the destination (default: the same)")
+    replicate.add_argument("--destination-pin-file", metavar="FILE", help="read the destination PIN from FILE")
+    replicate.set_defaults(func=_run(cmd_replicate))
+    return replicate
