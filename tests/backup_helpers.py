@@ -1,4 +1,5 @@
-"""Helpers for the backup tests: the `pyhsm backup ...` and `pyhsm key replicate` commands, as JSON."""
+"""Helpers for the backup tests: the `pyhsm backup ...` and `pyhsm key replicate` commands, their JSON envelopes,
+and one key of every type with what each computes."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from p11_helpers import SO_PIN, USER_PIN, module_path, pyhsm_cli
 
 
 def cli_json(*args: str) -> tuple[int, Any]:
-    """Run a CLI command with --json; (exit status, the envelope's data)."""
-    result: subprocess.CompletedProcess[str] = pyhsm_cli(*args, "--json")
-    envelope = json.loads(result.stdout) if result.stdout.strip() else {"error_code": 1, "data": result.stderr}
+    """Run a CLI command; (exit status, the data of the envelope it prints)."""
+    result: subprocess.CompletedProcess[str] = pyhsm_cli(*args)
+    envelope = json.loads(result.stdout)
     assert envelope["error_code"] == (0 if result.returncode == 0 else 1), result
     return result.returncode, envelope["data"]
 

@@ -35,7 +35,7 @@ def backup(pristine, tmp_path) -> Path:  # type: ignore[no-untyped-def]
 
 
 def _labels() -> set[str]:
-    return {t["label"] for t in json.loads(pyhsm_cli("token", "list", "--json").stdout)}
+    return {t["label"] for t in json.loads(pyhsm_cli("token", "list", "--json").stdout)}  # the bare list
 
 
 def _refused_restore(path: Path, *extra: str, so_pin: str = SO_PIN) -> str:

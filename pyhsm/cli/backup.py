@@ -1,9 +1,8 @@
 """`pyhsm backup create|restore|list|delete` and `pyhsm key replicate`: whole-token backups, restores as new
 tokens of the same lineage, retention, and copying keys between tokens of one lineage.
 
-Results print as the envelope {"error_code": 0, "data": ...} with --json, else as text; failures print
-`pyhsm: <message>` on stderr (with --json also the envelope {"error_code": 1, "data": "<message>"} on stdout) and
-exit 1. Progress bars go to stderr, and only when it is a terminal.
+Results and failures print like every command (the {"error_code": 0|1, "data": ...} envelope, or --format table).
+Progress bars go to stderr, and only when it is a terminal.
 """
 
 from __future__ import annotations
@@ -17,16 +16,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pyhsm import constants as ck
-from pyhsm.cli import output, pins
-from pyhsm.cli.errors import UsageError
+from pyhsm.cli import attributes, output, pins
+from pyhsm.cli.context import Context
+from pyhsm.cli.errors import CliError, UsageError
+from pyhsm.cli.hsm import key_reference
+from pyhsm.cli.tree import SubParsers, add_filter, command, group
 from pyhsm.store.backup_file import BackupError, Progress
 
-Handler = Callable[[argparse.Namespace], Any]
+Handler = Callable[[Context, argparse.Namespace], Any]
 
-CLASSES = {"public-key": ck.CKO_PUBLIC_KEY, "private-key": ck.CKO_PRIVATE_KEY, "secret-key": ck.CKO_SECRET_KEY}
-KEY_TYPES = {"rsa": ck.CKK_RSA, "ec": ck.CKK_EC, "aes": ck.CKK_AES, "generic-secret": ck.CKK_GENERIC_SECRET,
-             "des3": ck.CKK_DES3, "ec-edwards": ck.CKK_EC_EDWARDS, "ec-montgomery": ck.CKK_EC_MONTGOMERY}
 
 
 @contextmanager
@@ -107,13 +105,16 @@ def _prune(directory: Path, before: datetime, dry_run: bool) -> list[dict[str, A
 
 
 # ---- commands --------------------------------------------------------------------------------------------
-def cmd_create(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_create(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from pyhsm.engine.backup import create_backup, slot_of
 
+    label = ctx.token_label(args)
+    if label is None:
+        raise UsageError("name the token to back up: --token LABEL (or $PYHSM_TOKEN)")
     so_pin = _so_pin(args)
     target = Path(args.out).expanduser() if args.out else _backup_dir(args)
     with _library() as eng:
-        slot = slot_of(eng, args.token)
+        slot = slot_of(eng, label)
         with _progress() as bar:
             path, header = create_backup(eng, slot, so_pin, target, bar("Snapshot (pages)"), bar("Encrypt (bytes)"))
     result: dict[str, Any] = {"file": str(path), **header.as_json()}
@@ -122,7 +123,7 @@ def cmd_create(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def cmd_restore(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from pyhsm.engine.backup import restore_backup
 
     label = args.label
@@ -135,7 +136,7 @@ def cmd_restore(args: argparse.Namespace) -> dict[str, Any]:
             "backup": restored.header.as_json()}
 
 
-def cmd_list(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_list(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from pyhsm.store.backup_catalog import scan
 
     directory = _backup_dir(args)
@@ -147,7 +148,7 @@ def cmd_list(args: argparse.Namespace) -> dict[str, Any]:
     return {"directory": str(directory), "backups": backups}
 
 
-def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_delete(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     before = _cutoff(args)
     if before is None or (args.before and args.keep_days is not None):
         raise UsageError("give exactly one of --before TIME and --keep-days N")
@@ -157,45 +158,16 @@ def cmd_delete(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _selector(terms: list[str]) -> Callable[[int, Any], bool]:
-    """cloudhsm-cli's `--filter key-reference=0xHEX attr.label=L attr.id=HEX attr.class=C attr.key-type=T`
-    (terms ANDed) as a predicate on (handle, key)."""
-    reference: int | None = None
-    wanted: dict[int, Any] = {}
-    for term in terms:
-        name, sep, value = term.partition("=")
-        try:
-            if not sep:
-                raise ValueError
-            if name == "key-reference":
-                reference = int(value, 16)
-            elif name == "attr.label":
-                wanted[ck.CKA_LABEL] = value.encode()
-            elif name == "attr.id":
-                wanted[ck.CKA_ID] = bytes.fromhex(value.removeprefix("0x"))
-            elif name == "attr.class":
-                wanted[ck.CKA_CLASS] = CLASSES[value]
-            elif name == "attr.key-type":
-                wanted[ck.CKA_KEY_TYPE] = KEY_TYPES[value]
-            else:
-                raise ValueError
-        except (ValueError, KeyError):
-            raise UsageError(f"bad filter term {term!r}: use key-reference=0xHEX, attr.label=TEXT, attr.id=HEX, "
-                             f"attr.class={'|'.join(CLASSES)}, attr.key-type={'|'.join(KEY_TYPES)}") from None
-    return lambda handle, key: (reference is None or handle == reference) and key.matches(wanted)
+    """The `--filter` terms (pyhsm/cli/select.py's syntax) as a predicate on (handle, key)."""
+    from pyhsm.cli import select
+
+    flt = select.parse(terms)
+    if flt.shown:
+        raise UsageError(f"key replicate filters on stored attributes only, not {', '.join(flt.shown)}")
+    return lambda handle, key: (flt.reference is None or handle == flt.reference) and key.matches(flt.template)
 
 
-def _key_json(handle: int, attrs: dict[int, Any]) -> dict[str, Any]:
-    names = {v: k for k, v in CLASSES.items()}
-    types = {v: k for k, v in KEY_TYPES.items()}
-    return {"key-reference": f"0x{handle:016x}",
-            "attributes": {"label": bytes(attrs.get(ck.CKA_LABEL, b"")).decode(errors="replace"),
-                           "id": "0x" + bytes(attrs.get(ck.CKA_ID, b"")).hex(),
-                           "class": names.get(int(attrs[ck.CKA_CLASS]), str(attrs[ck.CKA_CLASS])),
-                           "key-type": types.get(int(attrs.get(ck.CKA_KEY_TYPE, -1)), str(attrs.get(ck.CKA_KEY_TYPE))),
-                           "unique-id": bytes(attrs.get(ck.CKA_UNIQUE_ID, b"")).decode()}}
-
-
-def cmd_replicate(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_replicate(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     from pyhsm.engine.backup import slot_of
     from pyhsm.engine.replication import replicate_keys
 
@@ -209,46 +181,30 @@ def cmd_replicate(args: argparse.Namespace) -> dict[str, Any]:
     with _library() as eng:
         done = replicate_keys(eng, slot_of(eng, args.source), slot_of(eng, args.destination), pin, destination_pin,
                               select, allow_many=args.all)
-    keys = [{**_key_json(r.destination_handle, r.attrs), "source-key-reference": f"0x{r.source_handle:016x}",
-             "replicated": r.copied} for r in done]
+    keys = [{"key-reference": key_reference(r.destination_handle), "attributes": attributes.render(r.attrs),
+             "source-key-reference": key_reference(r.source_handle), "replicated": r.copied} for r in done]
     copied = sum(r.copied for r in done)
     return {"message": f"Replicated {copied} key(s); {len(done) - copied} already present on the destination",
             "keys": keys}
 
 
-# ---- printing ----------------------------------------------------------------------------------------------
-def _text(data: dict[str, Any]) -> None:
-    if "backups" in data:
-        rows = [[Path(b["file"]).name, b.get("created", ""), b.get("lineage", ""), b.get("source", {}).get("label", ""),
-                 str(b.get("fips_mode", "")), str(b["size"]), b.get("problem", "")] for b in data["backups"]]
-        output.print_table(f"Backups in {data['directory']}",
-                           ["File", "Created", "Lineage", "Token", "FIPS", "Bytes", "Problem"], rows)
-        return
-    for key, value in data.items():
-        if isinstance(value, list):
-            output.info(f"{key}: {len(value)}")
-            for item in value:
-                output.info(f"  {item.get('file', item)}")
-        else:
-            output.info(f"{key}: {value}")
+# ---- wiring ------------------------------------------------------------------------------------------------
+def _table(data: dict[str, Any]) -> None:
+    rows = [[Path(b["file"]).name, b.get("created", ""), b.get("lineage", ""), b.get("source", {}).get("label", ""),
+             str(b.get("fips_mode", "")), str(b["size"]), b.get("problem", "")] for b in data["backups"]]
+    output.print_table(f"Backups in {data['directory']}",
+                       ["File", "Created", "Lineage", "Token", "FIPS", "Bytes", "Problem"], rows)
 
 
-def _run(handler: Handler) -> Callable[[argparse.Namespace], int]:
+def _failing_clearly(handler: Handler) -> Handler:
+    """Backup and replication refusals are operation failures with their own message (exit status 1)."""
     from pyhsm.engine.replication import ReplicationError
 
-    def run(args: argparse.Namespace) -> int:
+    def run(ctx: Context, args: argparse.Namespace) -> Any:
         try:
-            data = handler(args)
+            return handler(ctx, args)
         except (BackupError, ReplicationError) as exc:
-            if args.json:
-                output.print_json({"error_code": 1, "data": str(exc)})
-            output.error(str(exc))
-            return 1
-        if args.json:
-            output.print_json({"error_code": 0, "data": data})
-        else:
-            _text(data)
-        return 0
+            raise CliError(str(exc)) from None
 
     return run
 
@@ -264,24 +220,23 @@ def _dir_option(parser: argparse.ArgumentParser) -> None:
                              "backups/ in the token store)")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    backup = sub.add_parser("backup", help="back up, restore and prune whole tokens")
-    bsub = backup.add_subparsers(dest="backup_command", metavar="COMMAND", required=True)
+def add_parser(sub: SubParsers) -> None:
+    backup = group(sub, "backup", "back up, restore and prune whole tokens")
 
-    create = bsub.add_parser("create", help="write one authenticated, encrypted file holding the whole token",
-                             description="Back up everything the token holds, consistently, while clients keep "
-                                         "using it. Needs the SO PIN; restoring needs the same SO PIN.")
-    create.add_argument("--token", required=True, metavar="LABEL", help="the token to back up")
+    create = command(backup, "create", "write one authenticated, encrypted file holding the whole token",
+                     _failing_clearly(cmd_create),
+                     description="Back up everything the token (--token LABEL) holds, consistently, while clients "
+                                 "keep using it. Needs the SO PIN; restoring needs the same SO PIN.")
     create.add_argument("--out", metavar="FILE", help="write this file (default: a new file in the backup dir)")
     create.add_argument("--keep-days", type=int, metavar="N",
                         help="then delete backups older than N days (never the newest of a lineage)")
     _dir_option(create)
     _pin_options(create)
-    create.set_defaults(func=_run(cmd_create))
 
-    restore = bsub.add_parser("restore", help="create a new token from a backup (same lineage, users and keys)",
-                              description="Verify the whole file, then install it as a new token labelled LABEL. "
-                                          "Users log in with their old PINs; keys work at once.")
+    restore = command(backup, "restore", "create a new token from a backup (same lineage, users and keys)",
+                      _failing_clearly(cmd_restore),
+                      description="Verify the whole file, then install it as a new token labelled LABEL. Users "
+                                  "log in with their old PINs; keys work at once.")
     restore.add_argument("file", metavar="FILE", help="the backup file")
     restore.add_argument("--label", required=True, help="label of the new token (at most 32 bytes)")
     fips = restore.add_mutually_exclusive_group()
@@ -290,37 +245,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     fips.add_argument("--no-fips", dest="fips", action="store_const", const=False,
                       help="the new token must not be in FIPS mode (refuse a FIPS-mode backup)")
     _pin_options(restore)
-    restore.set_defaults(func=_run(cmd_restore))
 
-    lst = bsub.add_parser("list", help="list the backups in the backup directory (headers, not verified)")
+    lst = command(backup, "list", "list the backups in the backup directory (headers, not verified)",
+                  _failing_clearly(cmd_list))
+    lst.set_defaults(table=_table)
     _dir_option(lst)
-    lst.set_defaults(func=_run(cmd_list))
 
-    delete = bsub.add_parser("delete", help="delete old backups, never the newest of a lineage")
+    delete = command(backup, "delete", "delete old backups, never the newest of a lineage",
+                     _failing_clearly(cmd_delete))
     when = delete.add_mutually_exclusive_group(required=True)
     when.add_argument("--before", metavar="TIME", help="delete backups created before TIME (ISO 8601, UTC if no "
                                                         "zone)")
     when.add_argument("--keep-days", type=int, metavar="N", help="delete backups older than N days")
     delete.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
     _dir_option(delete)
-    delete.set_defaults(func=_run(cmd_delete))
-
-    key = sub.add_parser("key", help="manage keys")
-    ksub = key.add_subparsers(dest="key_command", metavar="COMMAND", required=True)
-    replicate = add_replicate_parser(ksub)
-
-    for parser in (create, restore, lst, delete, replicate):
-        parser.add_argument("--json", action="store_true", help='print {"error_code": 0, "data": ...}')
 
 
-def add_replicate_parser(ksub: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """`key replicate`, for whichever module owns the `key` command group."""
-    replicate: argparse.ArgumentParser = ksub.add_parser(
-        "replicate", help="copy keys to another token of the same lineage (attributes and all)",
-        description="Copy keys, sealed as they are, from one token to another token restored from the same "
-                    "backup lineage. The user's PIN opens both tokens unless --destination-pin* says otherwise.")
-    replicate.add_argument("--filter", nargs="+", required=True, metavar="TERM",
-                           help="key-reference=0xHEX attr.label=L attr.id=HEX attr.class=C attr.key-type=T (ANDed)")
+def add_replicate_parser(key: SubParsers) -> None:
+    """`key replicate`, added to the `key` group (pyhsm/cli/keys.py)."""
+    replicate = command(
+        key, "replicate", "copy keys to another token of the same lineage (attributes and all)",
+        _failing_clearly(cmd_replicate),
+        description="Copy keys, sealed as they are, from one token to another token restored from the same backup "
+                    "lineage. The user's PIN opens both tokens unless --destination-pin* says otherwise.")
+    add_filter(replicate, what="the key(s) to replicate")
     replicate.add_argument("--source", required=True, metavar="LABEL", help="the token holding the key")
     replicate.add_argument("--destination", required=True, metavar="LABEL", help="the token to copy it to")
     replicate.add_argument("--all", action="store_true", help="replicate every matching key (default: exactly one)")
@@ -328,5 +276,3 @@ def add_replicate_parser(ksub: argparse._SubParsersAction) -> argparse.ArgumentP
     replicate.add_argument("--pin-file", metavar="FILE", help="read the user PIN from the first line of FILE")
     replicate.add_argument("--destination-pin", help="the user PIN on the destination (default: the same)")
     replicate.add_argument("--destination-pin-file", metavar="FILE", help="read the destination PIN from FILE")
-    replicate.set_defaults(func=_run(cmd_replicate))
-    return replicate

@@ -141,7 +141,7 @@ def _be(value: int) -> bytes:
 
 
 def add_parser(sub: SubParsers) -> None:
-    from pyhsm.cli import keygen, wrap
+    from pyhsm.cli import backup, keygen, wrap
 
     key = group(sub, "key", "list, generate, import, share, wrap and delete keys")
     lst = command(key, "list", "list the keys the login may see", cmd_list,
@@ -180,3 +180,4 @@ def add_parser(sub: SubParsers) -> None:
 
     keygen.add_parsers(key)
     wrap.add_parsers(key)
+    backup.add_replicate_parser(key)
