@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,6 +127,21 @@ def init_token(env: dict[str, str], label: str, so_pin: str = SO_PIN, pin: str =
     raise AssertionError(f"token {label!r} not in `pyhsm token list`: {slots}")
 
 
+def cli_data(token: TokenInfo, *args: str, username: str | None = None, password: str | None = None,
+             role: str = "crypto-user") -> Any:
+    """`pyhsm --token LABEL ARGS` logged in from the environment as cloudhsm-cli does ($PYHSM_ROLE,
+    $PYHSM_USERNAME, $PYHSM_PASSWORD; by default the token's user PIN), returning the data of its JSON envelope."""
+    env = dict(token.env, PYHSM_ROLE=role, PYHSM_PASSWORD=password if password is not None else token.pin)
+    env.pop("PYHSM_USERNAME", None)
+    if username:
+        env["PYHSM_USERNAME"] = username
+    result = pyhsm_cli("--token", token.label, *args, env=env)
+    assert result.returncode == 0, f"pyhsm {' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    envelope = json.loads(result.stdout)
+    assert envelope["error_code"] == 0, envelope
+    return envelope["data"]
+
+
 OPENSSL_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"  # libengine-pkcs11-openssl (libp11)
 ENGINE_CONFIG = """openssl_conf = openssl_init
 [openssl_init]
@@ -225,6 +241,7 @@ class Interop:
     make_store = staticmethod(make_store)
     init_token = staticmethod(init_token)
     build_c_host = staticmethod(build_c_host)
+    cli_data = staticmethod(cli_data)
     parse_objects = staticmethod(parse_objects)
     openssl_engine_env = staticmethod(openssl_engine_env)
     ok = staticmethod(ok)

@@ -36,6 +36,10 @@ class Hsm:
         assert result.returncode == 0 and result.stdout.rstrip().endswith("ALL OK"), result.stdout + result.stderr
         return str(result.stdout)
 
+    def cli(self, *args: str) -> Any:
+        """The `pyhsm` command on this token (run in the work directory's files by absolute paths)."""
+        return self.interop.cli_data(self.token, *args)
+
     def export_public_der(self, label: str, path: str) -> None:
         """The public key as another host reads it off the token (SubjectPublicKeyInfo DER)."""
         self.tool("--read-object", "--type", "pubkey", "--label", label, "-o", path)

@@ -1,9 +1,12 @@
-"""Flow 1: Triple-DES keys leave a token for another token with CKM_RSA_AES_KEY_WRAP, keeping their attributes.
+"""Flow 1: Triple-DES keys leave a token for another token with CKM_RSA_AES_KEY_WRAP, keeping their attributes,
+with the `pyhsm` CLI as the CloudHSM migration guide does it with cloudhsm-cli.
 
-The destination makes an RSA wrapping pair; its public key, exported as PEM, is imported on the source with
-CKA_WRAP; the source wraps the 3DES key; the destination unwraps it with the original label and usages. Data that
-the key encrypted before the move (legacy ciphertext, made by OpenSSL from the key's known value, and made by the
-source token) decrypts on the destination, and what the destination encrypts equals OpenSSL's DES-EDE3-CBC.
+The destination makes an RSA wrapping pair (`key generate-asymmetric-pair rsa`) and exports its public key as PEM
+(`key generate-file`); the source imports it with wrap=true (`key import pem`) and wraps the 3DES key
+(`key wrap rsa-aes`); the destination unwraps it with the original label and usages (`key unwrap rsa-aes`). Data
+that the key encrypted before the move (legacy ciphertext, made by OpenSSL from the key's known value, and made by
+the source token through the C host) decrypts on the destination, and what the destination encrypts equals
+OpenSSL's DES-EDE3-CBC.
 """
 
 from __future__ import annotations
@@ -26,16 +29,20 @@ def moved(make_hsm, tmp_path_factory) -> tuple[Any, Any, bytes]:  # type: ignore
     source.tool("--write-object", "legacy.key", "--type", "secrkey", "--key-type", "DES3:24", "--label", "legacy-3des",
                 "--extractable", "--usage-decrypt")
     (work / "legacy.key").unlink()
-    destination.tool("--keypairgen", "--key-type", "rsa:3072", "--label", "3des-import", "--id", "30")
-    destination.export_public_der("3des-import", "3des-import.pub.der")
-    destination.openssl("pkey", "-pubin", "-inform", "DER", "-in", "3des-import.pub.der", "-out", "3des-import.pem")
-    source.openssl("pkey", "-pubin", "-in", "3des-import.pem", "-outform", "DER", "-out", "wrapping.der")
-    source.tool("--write-object", "wrapping.der", "--type", "pubkey", "--label", "to-destination", "--usage-wrap")
+    destination.cli("key", "generate-asymmetric-pair", "rsa", "--modulus-size-bits", "3072",
+                    "--public-label", "3des-import-public", "--private-label", "3des-import",
+                    "--private-attributes", "unwrap=true")
+    destination.cli("key", "generate-file", "--encoding", "pem", "--filter", "attr.label=3des-import-public",
+                    "--path", str(work / "3des-import.pem"))
+    source.cli("key", "import", "pem", "--path", str(work / "3des-import.pem"), "--label", "to-destination",
+               "--key-type-class", "rsa-public", "--attributes", "wrap=true")
     (work / "plain").write_bytes(PLAINTEXT)
     source.migration_host("encrypt", "des3-cbc", "legacy-3des", IV, "plain", "source.ct")
-    source.migration_host("wrap", "rsa-aes", "to-destination", "legacy-3des", "legacy-3des.wrapped")
-    destination.migration_host("unwrap", "rsa-aes", "3des-import", "secret", "des3", "legacy-3des",
-                               "legacy-3des.wrapped")
+    source.cli("key", "wrap", "rsa-aes", "--payload-filter", "attr.label=legacy-3des",
+               "--wrapping-filter", "attr.label=to-destination", "--path", str(work / "legacy-3des.wrapped"))
+    destination.cli("key", "unwrap", "rsa-aes", "--filter", "attr.label=3des-import", "--key-type-class", "des3",
+                    "--label", "legacy-3des", "--data-path", str(work / "legacy-3des.wrapped"),
+                    "--attributes", "encrypt=true", "decrypt=true")
     return source, destination, key
 
 

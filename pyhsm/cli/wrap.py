@@ -23,7 +23,7 @@ from pyhsm.cli.hsm import Hsm, key_reference
 from pyhsm.cli.keygen import PRIVATE_DEFAULTS, SECRET_DEFAULTS
 from pyhsm.cli.keys import describe
 from pyhsm.cli.tree import SubParsers, add_filter, command, group
-from pyhsm.mechanisms.params import GcmParams, MechanismParam, OaepParams
+from pyhsm.mechanisms.params import GcmParams, MechanismParam, OaepParams, RsaAesWrapParams
 
 GCM_IV_BYTES = 12
 
@@ -43,6 +43,13 @@ def _none(hsm: Hsm, args: argparse.Namespace, wrapping: bool) -> tuple[Mechanism
 
 def _oaep(hsm: Hsm, args: argparse.Namespace, wrapping: bool) -> tuple[MechanismParam, dict[str, str]]:
     return OaepParams(HASHES[args.hash_function].mechanism, MGFS[args.mgf], ck.CKZ_DATA_SPECIFIED, b""), {}
+
+
+def _rsa_aes(hsm: Hsm, args: argparse.Namespace, wrapping: bool) -> tuple[MechanismParam, dict[str, str]]:
+    # An ephemeral AES-256 key, as cloudhsm-cli's rsa-aes uses; OAEP as --hash-function/--mgf say.
+    oaep, _ = _oaep(hsm, args, wrapping)
+    assert isinstance(oaep, OaepParams)
+    return RsaAesWrapParams(256, oaep), {}
 
 
 def _gcm(hsm: Hsm, args: argparse.Namespace, wrapping: bool) -> tuple[MechanismParam, dict[str, str]]:
@@ -76,7 +83,7 @@ KINDS = {
     "aes-pkcs5-pad": WrapKind(CKM_CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD, _none, "", "AES key wrap, PKCS#5 padding"),
     "aes-zero-pad": WrapKind(CKM_CLOUDHSM_AES_KEY_WRAP_ZERO_PAD, _none, "", "AES key wrap, zero padding"),
     "cloudhsm-aes-gcm": WrapKind(CKM_CLOUDHSM_AES_GCM, _cloudhsm_gcm, "gcm", "AES-GCM with the IV prepended"),
-    "rsa-aes": WrapKind(CKM_RSA_AES_KEY_WRAP, _none, "oaep", "RSA-OAEP wrapped AES key + AES key wrap"),
+    "rsa-aes": WrapKind(CKM_RSA_AES_KEY_WRAP, _rsa_aes, "oaep", "RSA-OAEP wrapped AES key + AES key wrap"),
     "rsa-oaep": WrapKind(ck.CKM_RSA_PKCS_OAEP, _oaep, "oaep", "RSA-OAEP"),
     "rsa-pkcs": WrapKind(ck.CKM_RSA_PKCS, _none, "", "RSA PKCS#1 v1.5"),
 }
