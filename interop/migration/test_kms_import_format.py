@@ -3,7 +3,8 @@
 
 Out of pyhsm: the wrapping key pair belongs to the outside party (stock OpenSSL); its public key is imported into
 the token for wrapping, the module wraps the token's signing key (C_WrapKey from migration_host.c), OpenSSL
-unwraps the PKCS#8 key, signs with it, and the signature verifies with the public key read off the token.
+unwraps the PKCS#8 key, signs with it, and the signature verifies with the public key that
+`pyhsm key generate-file` exported.
 Into pyhsm: the token makes the wrapping pair; OpenSSL wraps a key of its own under the exported public key; the
 module unwraps it (C_UnwrapKey) and signs (pkcs11-tool), and OpenSSL verifies with its own public key.
 """
@@ -37,8 +38,8 @@ def test_token_key_wrapped_with_rsa_oaep_sha256_is_unwrapped_and_used_by_stock_o
     hsm.openssl("pkey", "-inform", "DER", "-in", "signing.p8.der", "-out", "signing.pem")
     (hsm.work / "message").write_bytes(b"signed outside pyhsm with the key it exported\n")
     hsm.openssl("dgst", "-sha256", "-sign", "signing.pem", "-out", "message.sig", "message")
-    hsm.export_public_der("signing", "signing.pub.der")
-    hsm.openssl("pkey", "-pubin", "-inform", "DER", "-in", "signing.pub.der", "-out", "signing.pub.pem")
+    hsm.cli("key", "generate-file", "--encoding", "pem", "--filter", "attr.label=signing", "attr.class=public-key",
+            "--path", str(hsm.work / "signing.pub.pem"))
     out = hsm.openssl("dgst", "-sha256", "-verify", "signing.pub.pem", "-signature", "message.sig", "message")
     assert "Verified OK" in out
     # and the key is the same one the token still signs with

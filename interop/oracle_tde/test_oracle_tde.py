@@ -350,9 +350,15 @@ def test_use_encryption_key_migrate_using_moves_file_teks_under_an_existing_hsm_
 
 
 def pregenerate_master_key(oracle: Oracle) -> str:
-    """What an administrator does before USE KEY: an AES-256 key labelled ORACLE.TDE.HSM.MK.<id>."""
+    """What an administrator does before USE KEY, as AWS's guide does it with cloudhsm-cli: an AES-256 key labelled
+    ORACLE.TDE.HSM.MK.<id> that may encrypt, decrypt, wrap and unwrap and is not extractable (the CLI's defaults
+    are the opposite)."""
     key_id = new_key_id()
-    oracle.pkcs11_tool("--keygen", "--key-type", "AES:32", "--label", f"ORACLE.TDE.HSM.MK.{key_id}")
+    key = oracle.interop.cli_data(oracle.token, "key", "generate-symmetric", "aes", "--label",
+                                  f"ORACLE.TDE.HSM.MK.{key_id}", "--key-length-bytes", "32", "--attributes",
+                                  "encrypt=true", "decrypt=true", "wrap=true", "unwrap=true", "extractable=false")
+    attributes = key["key"]["attributes"]
+    assert attributes["extractable"] is False and attributes["sensitive"] is True, attributes
     return key_id
 
 
