@@ -19,7 +19,7 @@ from typing import Any
 from pyhsm.cli import attributes, output, pins
 from pyhsm.cli.context import Context
 from pyhsm.cli.errors import CliError, UsageError
-from pyhsm.cli.hsm import key_reference
+from pyhsm.cli.hsm import key_reference, token_labels
 from pyhsm.cli.tree import SubParsers, add_filter, command, group
 from pyhsm.store.backup_file import BackupError, Progress
 
@@ -58,6 +58,13 @@ def _progress() -> Iterator[Callable[[str], Progress | None]]:
             return lambda done, total: bars.update(task, completed=done, total=total)
 
         yield bar
+
+
+def _slot_of(eng: Any, label: str) -> int:
+    slots = token_labels(eng)
+    if label not in slots:
+        raise CliError(f"no token labelled {label!r} (tokens: {', '.join(sorted(slots)) or 'none'})")
+    return slots[label]
 
 
 def _so_pin(args: argparse.Namespace) -> bytes:
@@ -106,7 +113,7 @@ def _prune(directory: Path, before: datetime, dry_run: bool) -> list[dict[str, A
 
 # ---- commands --------------------------------------------------------------------------------------------
 def cmd_create(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from pyhsm.engine.backup import create_backup, slot_of
+    from pyhsm.engine.backup import create_backup
 
     label = ctx.token_label(args)
     if label is None:
@@ -114,7 +121,7 @@ def cmd_create(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     so_pin = _so_pin(args)
     target = Path(args.out).expanduser() if args.out else _backup_dir(args)
     with _library() as eng:
-        slot = slot_of(eng, label)
+        slot = _slot_of(eng, label)
         with _progress() as bar:
             path, header = create_backup(eng, slot, so_pin, target, bar("Snapshot (pages)"), bar("Encrypt (bytes)"))
     result: dict[str, Any] = {"file": str(path), **header.as_json()}
@@ -131,6 +138,8 @@ def cmd_restore(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("the label must be 1 to 32 bytes of UTF-8")
     so_pin = _so_pin(args)
     with _library() as eng, _progress() as bar:
+        if label in token_labels(eng):
+            raise CliError(f"a token labelled {label!r} exists already: restore under a new label")
         restored = restore_backup(eng, Path(args.file).expanduser(), so_pin, label, args.fips, bar("Verify (bytes)"))
     return {"slot": restored.slot, "label": restored.label, "serial": restored.serial,
             "backup": restored.header.as_json()}
@@ -168,7 +177,6 @@ def _selector(terms: list[str]) -> Callable[[int, Any], bool]:
 
 
 def cmd_replicate(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
-    from pyhsm.engine.backup import slot_of
     from pyhsm.engine.replication import replicate_keys
 
     select = _selector(args.filter)
@@ -179,7 +187,7 @@ def cmd_replicate(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
         destination_pin = pins.resolve(args.destination_pin, args.destination_pin_file, "PYHSM_DESTINATION_PIN",
                                        "destination PIN")
     with _library() as eng:
-        done = replicate_keys(eng, slot_of(eng, args.source), slot_of(eng, args.destination), pin, destination_pin,
+        done = replicate_keys(eng, _slot_of(eng, args.source), _slot_of(eng, args.destination), pin, destination_pin,
                               select, allow_many=args.all)
     keys = [{"key-reference": key_reference(r.destination_handle), "attributes": attributes.render(r.attrs),
              "source-key-reference": key_reference(r.source_handle), "replicated": r.copied} for r in done]

@@ -35,23 +35,6 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", errors="replace").rstrip(" \0")
 
 
-def token_slots(eng: Engine) -> dict[str, int]:
-    """Label -> slot of every initialised token."""
-    slots: dict[str, int] = {}
-    for slot in eng.get_slot_list(True):
-        info = eng.get_token_info(slot)
-        if info.flags & ck.CKF_TOKEN_INITIALIZED:
-            slots.setdefault(_text(info.label), slot)
-    return slots
-
-
-def slot_of(eng: Engine, label: str) -> int:
-    slots = token_slots(eng)
-    if label not in slots:
-        raise BackupError(f"no token labelled {label!r} (tokens: {', '.join(sorted(slots)) or 'none'})")
-    return slots[label]
-
-
 @contextmanager
 def logged_in(eng: Engine, slot: int, user_type: int, pin: bytes) -> Iterator[Token]:
     """A read-write session logged in as `user_type` (the engine counts failed PINs as for any host)."""
@@ -101,12 +84,10 @@ def create_backup(eng: Engine, slot: int, so_pin: bytes, target: Path, progress:
 
 def restore_backup(eng: Engine, path: Path, so_pin: bytes, label: str, fips: bool | None = None,
                    progress: Progress | None = None) -> Restored:
-    """Create a new token labelled `label` from the backup at `path`.
+    """Create a new token labelled `label` from the backup at `path` (the caller checks that the label is new).
 
     `fips`, when given, is the mode the new token must have: a backup of another mode is refused (keys made
     under one mode's rules must not silently move to the other)."""
-    if label in token_slots(eng):
-        raise BackupError(f"a token labelled {label!r} exists already: restore under a new label")
     header, image = open_backup(path, so_pin, progress)
     if fips is not None and fips != header.fips_mode:
         raise BackupError(f"the backup is of a {_mode(header.fips_mode)} token; it cannot become a "

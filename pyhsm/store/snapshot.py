@@ -24,6 +24,7 @@ def take_snapshot(db_path: Path, progress: Progress | None = None) -> bytes:
     """A consistent image of the database at `db_path`, as bytes (no plaintext copy on disk)."""
     if not db_path.is_file():
         raise BackupError(f"{db_path} does not exist")
+    old_umask = os.umask(0o077)  # if no one has the token open, this connection creates its -wal and -shm files
     source = sqlite3.connect(db_path, timeout=30, isolation_level=None)
     target = sqlite3.connect(":memory:")
     try:
@@ -36,6 +37,7 @@ def take_snapshot(db_path: Path, progress: Progress | None = None) -> bytes:
     finally:
         source.close()
         target.close()
+        os.umask(old_umask)
     # The header's file format bytes say WAL (2, 2); an image to deserialise must say rollback journal (1, 1).
     # The store turns WAL back on when it opens the restored token.
     image[18:20] = b"\x01\x01"
