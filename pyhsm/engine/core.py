@@ -17,6 +17,10 @@ from pyhsm.mechanisms import registry
 from pyhsm.store.directory import TokenDirectory
 
 MANUFACTURER = b"pyhsm"
+# Per-process bounds, so that a host (or a bug in one) looping on C_OpenSession or C_CreateObject gets a clear
+# error instead of exhausting the process's memory: CKR_SESSION_COUNT, CKR_DEVICE_MEMORY.
+MAX_SESSIONS = 4096
+MAX_SESSION_OBJECTS = 16384
 _VERSION = tuple(int(p) for p in __version__.split(".")[:2])
 
 
@@ -162,6 +166,8 @@ class EngineCore:
         with self._lock:
             if not rw and token.user == ck.CKU_SO:
                 raise CKRError(ck.CKR_SESSION_READ_WRITE_SO_EXISTS)
+            if len(self._sessions) >= MAX_SESSIONS:
+                raise CKRError(ck.CKR_SESSION_COUNT, f"this process has {MAX_SESSIONS} sessions open")
             handle = next(self._handles)
             self._sessions[handle] = Session(handle, token, rw)
             return handle

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyhsm import constants as ck
-from pyhsm.engine.core import EngineCore
+from pyhsm.engine.core import MAX_SESSION_OBJECTS, EngineCore
 from pyhsm.engine.objects import P11Object, next_session_object_handle
 from pyhsm.engine.session import Operation, OpKind, Session
 from pyhsm.engine.token import Sealed
@@ -62,6 +62,8 @@ class ObjectFunctions(EngineCore):
         attrs[ck.CKA_UNIQUE_ID] = unique_id()
         if attrs.get(ck.CKA_TOKEN):
             return session.token.add_token_object(attrs)
+        if sum(len(t.session_objects) for t in self._tokens.values()) >= MAX_SESSION_OBJECTS:
+            raise CKRError(ck.CKR_DEVICE_MEMORY, f"this process holds {MAX_SESSION_OBJECTS} session objects")
         obj = P11Object(next_session_object_handle(), attrs, owner_session=session.handle)
         session.token.add_session_object(obj)
         return obj

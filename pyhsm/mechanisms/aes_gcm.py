@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms.aes import AesMechanism, aes_algorithm
-from pyhsm.mechanisms.generic import UNLIMITED, BufferedCipherOp, WrapsWithCipher, param_invalid
+from pyhsm.mechanisms.generic import MAX_COLLECTED, BufferedCipherOp, WrapsWithCipher, param_invalid
 from pyhsm.mechanisms.params import GcmParams, MechanismParam, ParamKind
 from pyhsm.mechanisms.registry import KeyView, MechanismInfo, register
 
@@ -73,7 +73,7 @@ class GcmEncryptOp:
 
 
 def gcm_decrypt_op(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> BufferedCipherOp:
-    return BufferedCipherOp(gcm_decrypt(aead, algorithm, p), UNLIMITED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+    return BufferedCipherOp(gcm_decrypt(aead, algorithm, p), MAX_COLLECTED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
 
 
 def gcm_decrypt(aead: AESGCM, algorithm: algorithms.AES, p: GcmParams) -> Callable[[bytes], bytes]:

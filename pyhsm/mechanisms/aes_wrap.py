@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms.generic import (
-    UNLIMITED,
+    MAX_COLLECTED,
     BufferedCipherOp,
     WrapsWithCipher,
     param_invalid,
@@ -177,11 +177,11 @@ class AesKeyWrapBase(WrapsWithCipher):
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
         kek, iv, fn = _value(key), _iv(param, self.iv_size), self.functions[0]
-        return BufferedCipherOp(lambda data: fn(kek, iv, data), UNLIMITED, ck.CKR_DATA_LEN_RANGE)
+        return BufferedCipherOp(lambda data: fn(kek, iv, data), MAX_COLLECTED, ck.CKR_DATA_LEN_RANGE)
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
         kek, iv, fn = _value(key), _iv(param, self.iv_size), self.functions[1]
-        return BufferedCipherOp(lambda data: fn(kek, iv, data), UNLIMITED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        return BufferedCipherOp(lambda data: fn(kek, iv, data), MAX_COLLECTED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
 
 
 @register

@@ -35,7 +35,7 @@ from pyhsm.mechanisms.aes_wrap import (
     pkcs7_kw_decrypt,
     pkcs7_kw_encrypt,
 )
-from pyhsm.mechanisms.generic import UNLIMITED, BufferedCipherOp, WrapsWithCipher, param_invalid, random_bytes
+from pyhsm.mechanisms.generic import MAX_COLLECTED, BufferedCipherOp, WrapsWithCipher, param_invalid, random_bytes
 from pyhsm.mechanisms.params import GcmParams, MechanismParam, ParamKind
 from pyhsm.mechanisms.registry import KeyView, MechanismInfo, register
 
@@ -60,7 +60,7 @@ class CloudHsmAesGcm(AesMechanism, WrapsWithCipher):
             op = GcmEncryptOp(aead, algorithm, GcmParams(iv, 8 * len(iv), p.aad, p.tag_bits))
             return iv + op.oneshot(data)
 
-        return BufferedCipherOp(encrypt, UNLIMITED, ck.CKR_DATA_LEN_RANGE)
+        return BufferedCipherOp(encrypt, MAX_COLLECTED, ck.CKR_DATA_LEN_RANGE)
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
         p, aead, algorithm = gcm_params(param, iv_from_caller=False), aesgcm(key), aes_algorithm(key)
@@ -71,7 +71,7 @@ class CloudHsmAesGcm(AesMechanism, WrapsWithCipher):
             iv = data[:GENERATED_IV_BYTES]
             return gcm_decrypt(aead, algorithm, GcmParams(iv, 8 * len(iv), p.aad, p.tag_bits))(data[len(iv):])
 
-        return BufferedCipherOp(decrypt, UNLIMITED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
+        return BufferedCipherOp(decrypt, MAX_COLLECTED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
 
 
 class CloudHsmKeyWrap(AesKeyWrapBase):

@@ -221,7 +221,10 @@ class BufferedCipherOp:
         return self._fn(data)
 
 
-UNLIMITED = 1 << 62
+# Operations that must see all their input before answering (GCM decryption, key wrap) collect it across Update
+# calls. This bound (the ABI's limit for one call's input, 256 MiB) keeps a host that never calls Final from growing
+# the process without end; beyond it the operation fails with its *_LEN_RANGE code.
+MAX_COLLECTED = 1 << 28
 
 
 _WRAP_ERRORS = {ck.CKR_DATA_LEN_RANGE: ck.CKR_KEY_SIZE_RANGE, ck.CKR_DATA_INVALID: ck.CKR_KEY_SIZE_RANGE}
