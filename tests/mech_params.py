@@ -1,8 +1,9 @@
 """Mechanism parameter structs for tests that drive python-pkcs11 with mechanisms it has no packer for.
 
 python-pkcs11 passes a `bytes` mechanism parameter through as raw pParameter bytes; `Packed` builds such bytes from
-a ctypes structure and keeps every buffer its pointers refer to alive for as long as it lives. `mechanism()` makes
-a `pkcs11.Mechanism` for a number the library's enum lacks (vendor mechanisms), since it insists on the enum type.
+a ctypes structure and keeps every buffer its pointers refer to alive for as long as it lives. `mechanism()` and
+`key_type()` make enum members for numbers python-pkcs11's enums lack (vendor mechanisms, v3.0 additions), since
+it insists on its enum types.
 """
 
 from __future__ import annotations
@@ -15,11 +16,23 @@ import pkcs11
 ULONG, BBOOL, PTR = ctypes.c_ulong, ctypes.c_ubyte, ctypes.c_void_p
 
 
-def mechanism(value: int, name: str) -> pkcs11.Mechanism:
-    if value in pkcs11.Mechanism._value2member_map_:
-        return pkcs11.Mechanism(value)
-    member = int.__new__(pkcs11.Mechanism, value)
+def _member(enum: Any, value: int, name: str) -> Any:
+    if value in enum._value2member_map_:
+        return enum(value)
+    member = int.__new__(enum, value)
     member._name_, member._value_ = name, value
+    return member
+
+
+def mechanism(value: int, name: str) -> pkcs11.Mechanism:
+    member: pkcs11.Mechanism = _member(pkcs11.Mechanism, value, name)
+    return member
+
+
+def key_type(value: int, name: str) -> pkcs11.KeyType:
+    """Also taught to the enum, because python-pkcs11 converts CKA_KEY_TYPE of every object it reads back."""
+    member: pkcs11.KeyType = _member(pkcs11.KeyType, value, name)
+    pkcs11.KeyType._value2member_map_.setdefault(value, member)
     return member
 
 

@@ -6,13 +6,14 @@ those with pyca/cryptography or stock openssl, never with the module.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, keywrap, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from p11_helpers import USER_PIN, generated_header_path, init_token, module_path
@@ -73,3 +74,21 @@ def test_cloudhsm_gcm_and_zero_pad_wrap_from_c(host: Path) -> None:
     blob = values["cloudhsm_gcm"]
     assert AESGCM(kek).decrypt(blob[:12], blob[12:], b"aad") == b"cloudhsm gcm"
     assert keywrap.aes_key_unwrap_with_padding(kek, values["zero_pad_wrapped"]) == b"twenty byte secret!\0"
+
+
+def test_sha3_known_answer_and_multi_part_from_c(host: Path) -> None:
+    values = run(host, "sha3")
+    assert values["sha3_512"] == hashlib.sha3_512(b"multi-part sha3").digest()
+
+
+def test_eddsa_rfc8032_sign_verify_and_pkcs8_wrap_from_c(host: Path) -> None:
+    values = run(host, "eddsa")
+    kek = b"kek for an Ed25519 private key!\0"
+    der = keywrap.aes_key_unwrap_with_padding(kek, values["ed25519_pkcs8_kwp"])
+    key = serialization.load_der_private_key(der, None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    assert key.private_bytes_raw().hex() == "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+
+
+def test_x25519_derive_known_answer_from_c(host: Path) -> None:
+    run(host, "x25519")

@@ -9,12 +9,14 @@ from pyhsm.mechanisms import (
     des3,
     digest,
     ec,
+    eddsa,
     generic,
     hmac,
+    montgomery,
     rsa,
     rsa_aes_wrap,
     rsa_padded,
 )
 
-__all__ = ["aes", "aes_gcm", "aes_wrap", "cloudhsm", "concatenate", "des3", "digest", "ec", "generic", "hmac", "rsa",
-           "rsa_aes_wrap", "rsa_padded"]
+__all__ = ["aes", "aes_gcm", "aes_wrap", "cloudhsm", "concatenate", "des3", "digest", "ec", "eddsa", "generic", "hmac",
+           "montgomery", "rsa", "rsa_aes_wrap", "rsa_padded"]

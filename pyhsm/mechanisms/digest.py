@@ -1,4 +1,4 @@
-"""Message digests: CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512 (hashlib, i.e. OpenSSL)."""
+"""Message digests: CKM_SHA_1, CKM_SHA224/256/384/512 and CKM_SHA3_224/256/384/512 (hashlib, i.e. OpenSSL)."""
 
 from __future__ import annotations
 
@@ -61,3 +61,23 @@ class Sha384(Digest):
 @register
 class Sha512(Digest):
     ckm = ck.CKM_SHA512
+
+
+@register
+class Sha3_224(Digest):
+    ckm = ck.CKM_SHA3_224
+
+
+@register
+class Sha3_256(Digest):
+    ckm = ck.CKM_SHA3_256
+
+
+@register
+class Sha3_384(Digest):
+    ckm = ck.CKM_SHA3_384
+
+
+@register
+class Sha3_512(Digest):
+    ckm = ck.CKM_SHA3_512

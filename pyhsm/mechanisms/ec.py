@@ -1,4 +1,5 @@
-"""Elliptic curve mechanisms (PKCS#11 v3.0 section 2.3) on P-256, P-384, P-521 and secp256k1.
+"""Elliptic curve mechanisms (PKCS#11 v3.0 section 2.3) on P-256, P-384, P-521 and secp256k1; CKM_ECDH1_DERIVE
+also takes X25519 / X448 base keys (`montgomery.py`).
 
 Signatures are raw r||s, each padded to the byte length of the group order. CKM_ECDSA signs a digest the caller
 computed, of any length: FIPS 186 keeps its leftmost order-length bits, which OpenSSL does given the bytes.
@@ -21,6 +22,8 @@ from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
+from pyhsm.mechanisms import montgomery
+from pyhsm.mechanisms.eddsa import OKP_FLAGS
 from pyhsm.mechanisms.generic import (
     HASH_ALGS,
     BufferedSignOp,
@@ -49,6 +52,10 @@ KDF_HASHES = {
     ck.CKD_SHA256_KDF: HASH_ALGS[ck.CKM_SHA256],
     ck.CKD_SHA384_KDF: HASH_ALGS[ck.CKM_SHA384],
     ck.CKD_SHA512_KDF: HASH_ALGS[ck.CKM_SHA512],
+    ck.CKD_SHA3_224_KDF: HASH_ALGS[ck.CKM_SHA3_224],
+    ck.CKD_SHA3_256_KDF: HASH_ALGS[ck.CKM_SHA3_256],
+    ck.CKD_SHA3_384_KDF: HASH_ALGS[ck.CKM_SHA3_384],
+    ck.CKD_SHA3_512_KDF: HASH_ALGS[ck.CKM_SHA3_512],
 }
 
 
@@ -216,7 +223,21 @@ class EcdsaSha512(HashEcdsa):
     ckm, hash_ckm = ck.CKM_ECDSA_SHA512, ck.CKM_SHA512
 
 
+for _ckm, _hash in ((ck.CKM_ECDSA_SHA3_224, ck.CKM_SHA3_224), (ck.CKM_ECDSA_SHA3_256, ck.CKM_SHA3_256),
+                   (ck.CKM_ECDSA_SHA3_384, ck.CKM_SHA3_384), (ck.CKM_ECDSA_SHA3_512, ck.CKM_SHA3_512)):
+    register(type(f"EcdsaSha3_{_ckm:X}", (HashEcdsa,), {"ckm": _ckm, "hash_ckm": _hash}))
+
+
 # ---- ECDH -------------------------------------------------------------------------------------------------------
+def _ecdh_secret(base_key: KeyView, public_data: bytes) -> bytes:
+    priv = private_key(base_key)
+    try:
+        peer = ec.EllipticCurvePublicKey.from_encoded_point(priv.curve, point_bytes(public_data, priv.curve))
+    except ValueError:
+        raise param_invalid("the peer's public point is not on the curve") from None
+    return priv.exchange(ec.ECDH(), peer)
+
+
 def _ecdh1(param: MechanismParam) -> Ecdh1Params:
     if not isinstance(param, Ecdh1Params):
         raise param_invalid("CK_ECDH1_DERIVE_PARAMS required")
@@ -236,7 +257,8 @@ class Ecdh1Derive(EcMechanism):
     derivation mechanisms); the CKD_SHA*_KDF functions are ANSI X9.63 with the shared data as SharedInfo."""
 
     ckm = ck.CKM_ECDH1_DERIVE
-    info = MechanismInfo(MIN_BITS, MAX_BITS, ck.CKF_DERIVE | EC_FLAGS)
+    key_types = frozenset({ck.CKK_EC, ck.CKK_EC_MONTGOMERY})
+    info = MechanismInfo(255, MAX_BITS, ck.CKF_DERIVE | EC_FLAGS | OKP_FLAGS)
     param_kind = ParamKind.ECDH1
 
     def check_param(self, param: MechanismParam) -> None:
@@ -244,12 +266,10 @@ class Ecdh1Derive(EcMechanism):
 
     def derive(self, base_key: KeyView, param: MechanismParam, template: Template) -> Template:
         p = _ecdh1(param)
-        priv = private_key(base_key)
-        try:
-            peer = ec.EllipticCurvePublicKey.from_encoded_point(priv.curve, point_bytes(p.public_data, priv.curve))
-        except ValueError:
-            raise param_invalid("the peer's public point is not on the curve") from None
-        secret = priv.exchange(ec.ECDH(), peer)
+        if base_key.attrs.get(ck.CKA_KEY_TYPE) == ck.CKK_EC_MONTGOMERY:
+            secret = montgomery.shared_secret(base_key, p.public_data)
+        else:
+            secret = _ecdh_secret(base_key, p.public_data)
         length = template.get(ck.CKA_VALUE_LEN)
         length = len(secret) if length is None else int(length)
         if length <= 0:

@@ -34,6 +34,10 @@ HASH_ALGS: dict[int, hashes.HashAlgorithm] = {
     ck.CKM_SHA256: hashes.SHA256(),
     ck.CKM_SHA384: hashes.SHA384(),
     ck.CKM_SHA512: hashes.SHA512(),
+    ck.CKM_SHA3_224: hashes.SHA3_224(),
+    ck.CKM_SHA3_256: hashes.SHA3_256(),
+    ck.CKM_SHA3_384: hashes.SHA3_384(),
+    ck.CKM_SHA3_512: hashes.SHA3_512(),
 }
 HASHLIB: dict[int, Callable[..., Any]] = {
     ck.CKM_SHA_1: hashlib.sha1,
@@ -41,6 +45,10 @@ HASHLIB: dict[int, Callable[..., Any]] = {
     ck.CKM_SHA256: hashlib.sha256,
     ck.CKM_SHA384: hashlib.sha384,
     ck.CKM_SHA512: hashlib.sha512,
+    ck.CKM_SHA3_224: hashlib.sha3_224,
+    ck.CKM_SHA3_256: hashlib.sha3_256,
+    ck.CKM_SHA3_384: hashlib.sha3_384,
+    ck.CKM_SHA3_512: hashlib.sha3_512,
 }
 MGF1_HASHES: dict[int, hashes.HashAlgorithm] = {
     ck.CKG_MGF1_SHA1: HASH_ALGS[ck.CKM_SHA_1],
@@ -48,6 +56,10 @@ MGF1_HASHES: dict[int, hashes.HashAlgorithm] = {
     ck.CKG_MGF1_SHA256: HASH_ALGS[ck.CKM_SHA256],
     ck.CKG_MGF1_SHA384: HASH_ALGS[ck.CKM_SHA384],
     ck.CKG_MGF1_SHA512: HASH_ALGS[ck.CKM_SHA512],
+    ck.CKG_MGF1_SHA3_224: HASH_ALGS[ck.CKM_SHA3_224],
+    ck.CKG_MGF1_SHA3_256: HASH_ALGS[ck.CKM_SHA3_256],
+    ck.CKG_MGF1_SHA3_384: HASH_ALGS[ck.CKM_SHA3_384],
+    ck.CKG_MGF1_SHA3_512: HASH_ALGS[ck.CKM_SHA3_512],
 }
 
 # A signer takes (data, algorithm) where algorithm is a HashAlgorithm (data is the message) or Prehashed (data is

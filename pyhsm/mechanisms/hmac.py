@@ -1,8 +1,8 @@
-"""HMAC mechanisms (PKCS#11 v3.0 sections 2.20-2.22): CKM_SHA*_HMAC and CKM_SHA*_HMAC_GENERAL.
+"""HMAC mechanisms (PKCS#11 v3.0 sections 2.20-2.22, 2.25): CKM_SHA*_HMAC, CKM_SHA3_*_HMAC and their _GENERAL forms.
 
-Keys are CKK_GENERIC_SECRET or the CKK_SHA*_HMAC type matching the hash. The MAC is computed by the standard
-library's OpenSSL-backed `hmac` (one C call for a single-part operation); the _GENERAL variants keep the first
-CK_MAC_GENERAL_PARAMS bytes. Verification compares in constant time; a MAC of the wrong length is
+Keys are CKK_GENERIC_SECRET or the CKK_SHA*_HMAC / CKK_SHA3_*_HMAC type matching the hash. The MAC is computed by
+the standard library's OpenSSL-backed `hmac` (one C call for a single-part operation); the _GENERAL variants keep
+the first CK_MAC_GENERAL_PARAMS bytes. Verification compares in constant time; a MAC of the wrong length is
 CKR_SIGNATURE_LEN_RANGE.
 """
 
@@ -106,3 +106,16 @@ class Sha384HmacGeneral(HmacGeneral):
 @register
 class Sha512HmacGeneral(HmacGeneral):
     ckm, hash_ckm, key_types = ck.CKM_SHA512_HMAC_GENERAL, ck.CKM_SHA512, _keys(ck.CKK_SHA512_HMAC)
+
+
+# SHA-3 (v3.0 section 2.25): (CKM_SHA3_*_HMAC, CKM_SHA3_*_HMAC_GENERAL, hash, key type).
+_SHA3 = (
+    (ck.CKM_SHA3_224_HMAC, ck.CKM_SHA3_224_HMAC_GENERAL, ck.CKM_SHA3_224, ck.CKK_SHA3_224_HMAC),
+    (ck.CKM_SHA3_256_HMAC, ck.CKM_SHA3_256_HMAC_GENERAL, ck.CKM_SHA3_256, ck.CKK_SHA3_256_HMAC),
+    (ck.CKM_SHA3_384_HMAC, ck.CKM_SHA3_384_HMAC_GENERAL, ck.CKM_SHA3_384, ck.CKK_SHA3_384_HMAC),
+    (ck.CKM_SHA3_512_HMAC, ck.CKM_SHA3_512_HMAC_GENERAL, ck.CKM_SHA3_512, ck.CKK_SHA3_512_HMAC),
+)
+for _mac, _general, _hash, _key_type in _SHA3:
+    register(type(f"Hmac_{_mac:X}", (Hmac,), {"ckm": _mac, "hash_ckm": _hash, "key_types": _keys(_key_type)}))
+    register(type(f"HmacGeneral_{_general:X}", (HmacGeneral,),
+                  {"ckm": _general, "hash_ckm": _hash, "key_types": _keys(_key_type)}))

@@ -3,6 +3,7 @@ hash-then-sign CKM_SHA*_RSA_PKCS and CKM_SHA*_RSA_PKCS_PSS, and CKM_RSA_PKCS_OAE
 
 from __future__ import annotations
 
+from cryptography.hazmat.backends.openssl.backend import backend
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
@@ -165,13 +166,29 @@ class Sha512RsaPss(HashRsaPss):
     ckm, hash_ckm = ck.CKM_SHA512_RSA_PKCS_PSS, ck.CKM_SHA512
 
 
+# SHA-3 (v3.0 section 2.1.x): (CKM_SHA3_*_RSA_PKCS, CKM_SHA3_*_RSA_PKCS_PSS, hash).
+for _pkcs, _pss_ckm, _hash in (
+    (ck.CKM_SHA3_224_RSA_PKCS, ck.CKM_SHA3_224_RSA_PKCS_PSS, ck.CKM_SHA3_224),
+    (ck.CKM_SHA3_256_RSA_PKCS, ck.CKM_SHA3_256_RSA_PKCS_PSS, ck.CKM_SHA3_256),
+    (ck.CKM_SHA3_384_RSA_PKCS, ck.CKM_SHA3_384_RSA_PKCS_PSS, ck.CKM_SHA3_384),
+    (ck.CKM_SHA3_512_RSA_PKCS, ck.CKM_SHA3_512_RSA_PKCS_PSS, ck.CKM_SHA3_512),
+):
+    register(type(f"HashRsaPkcs_{_pkcs:X}", (HashRsaPkcs,), {"ckm": _pkcs, "hash_ckm": _hash}))
+    register(type(f"HashRsaPss_{_pss_ckm:X}", (HashRsaPss,), {"ckm": _pss_ckm, "hash_ckm": _hash}))
+
+
 # ---- OAEP -------------------------------------------------------------------------------------------------------
 def oaep_padding(param: MechanismParam) -> padding.OAEP:
+    """CK_RSA_PKCS_OAEP_PARAMS -> padding. pyca/cryptography's OpenSSL binding refuses OAEP over SHA-3 (hash or
+    MGF1), so those are CKR_MECHANISM_PARAM_INVALID at init rather than a failure mid-operation."""
     if not isinstance(param, OaepParams):
         raise param_invalid("CK_RSA_PKCS_OAEP_PARAMS required")
     if param.source not in (0, ck.CKZ_DATA_SPECIFIED) or (param.source == 0 and param.source_data):
         raise param_invalid("OAEP source must be CKZ_DATA_SPECIFIED")
-    return padding.OAEP(padding.MGF1(mgf1_hash(param.mgf)), hash_alg(param.hash_alg), param.source_data or None)
+    pad = padding.OAEP(padding.MGF1(mgf1_hash(param.mgf)), hash_alg(param.hash_alg), param.source_data or None)
+    if not backend.rsa_padding_supported(pad):
+        raise param_invalid("OAEP with this hash or MGF is not supported")
+    return pad
 
 
 @register

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
+from pyhsm.objects.okp_keys import OKP_KEY_TYPES, complete_okp_key, okp_from_pkcs8, okp_to_pkcs8
 
 # DER-encoded OBJECT IDENTIFIERs (CKA_EC_PARAMS) of the named curves we support.
 CURVES: dict[bytes, ec.EllipticCurve] = {
@@ -113,6 +114,8 @@ def complete_key_material(attrs: dict[int, Any]) -> None:
         attrs[ck.CKA_EC_POINT] = der_octet_string(point)
     elif key_type == ck.CKK_EC and object_class == ck.CKO_PUBLIC_KEY:
         curve_for_params(attrs[ck.CKA_EC_PARAMS])
+    elif key_type in OKP_KEY_TYPES:
+        complete_okp_key(attrs)
 
 
 def _complete_rsa_private(attrs: dict[int, Any]) -> None:
@@ -147,6 +150,8 @@ def private_key_to_pkcs8(attrs: Mapping[int, Any]) -> bytes:
         ).private_key()
     elif key_type == ck.CKK_EC:
         key = ec.derive_private_key(_int(attrs[ck.CKA_VALUE]), curve_for_params(attrs[ck.CKA_EC_PARAMS]))
+    elif key_type in OKP_KEY_TYPES:
+        return okp_to_pkcs8(attrs)
     else:
         raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE)
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
@@ -177,4 +182,7 @@ def private_key_from_pkcs8(der: bytes, key_type: int) -> dict[int, Any]:
             raise CKRError(ck.CKR_CURVE_NOT_SUPPORTED)
         size = (key.curve.key_size + 7) // 8
         return {ck.CKA_EC_PARAMS: params, ck.CKA_VALUE: key.private_numbers().private_value.to_bytes(size, "big")}
+    okp = okp_from_pkcs8(key, key_type)
+    if okp is not None:
+        return okp
     raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "the unwrapped key does not match CKA_KEY_TYPE")

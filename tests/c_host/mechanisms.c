@@ -28,6 +28,25 @@ static CK_OBJECT_HANDLE secret_key(CK_ULONG key_type, const CK_BYTE *value, CK_U
     return h;
 }
 
+static CK_ULONG read_value(CK_OBJECT_HANDLE h, CK_BYTE *buf, CK_ULONG cap) {
+    CK_ATTRIBUTE t = {CKA_VALUE, buf, cap};
+    expect("C_GetAttributeValue CKA_VALUE", f->C_GetAttributeValue(s, h, &t, 1), CKR_OK);
+    return t.ulValueLen;
+}
+
+static CK_OBJECT_HANDLE okp_private_key(CK_ULONG key_type, const CK_BYTE *params, CK_ULONG params_len,
+                                        const CK_BYTE *value, CK_ULONG len) {
+    CK_ULONG cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {
+        {CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &key_type, sizeof key_type},
+        {CKA_EC_PARAMS, (void *)params, params_len}, {CKA_VALUE, (void *)value, len},
+        {CKA_SIGN, &yes, 1}, {CKA_DERIVE, &yes, 1}, {CKA_EXTRACTABLE, &yes, 1},
+    };
+    CK_OBJECT_HANDLE h = 0;
+    expect("C_CreateObject private key", f->C_CreateObject(s, t, sizeof t / sizeof t[0], &h), CKR_OK);
+    return h;
+}
+
 /* ---- DES3 ----------------------------------------------------------------------------------------------- */
 static void des3(void) {
     /* SP 800-67 Rev. 2 appendix B: three-key TDEA, ECB. */
@@ -111,6 +130,113 @@ static void cloudhsm(void) {
     expect("NO_PAD of a 20-byte key", f->C_WrapKey(s, &no_pad, kek, target, buf, &n), CKR_KEY_SIZE_RANGE);
 }
 
+/* ---- SHA-3, EdDSA, X25519 ---------------------------------------------------------------------------------- */
+static void sha3(void) {
+    static const CK_BYTE abc256[32] = {0x3a, 0x98, 0x5d, 0xa7, 0x4f, 0xe2, 0x25, 0xb2, 0x04, 0x5c, 0x17,
+                                       0x2d, 0x6b, 0xd3, 0x90, 0xbd, 0x85, 0x5f, 0x08, 0x6e, 0x3e, 0x9d,
+                                       0x52, 0x5b, 0x46, 0xbf, 0xe2, 0x45, 0x11, 0x43, 0x15, 0x32};
+    CK_MECHANISM m256 = {CKM_SHA3_256, NULL, 0}, m512 = {CKM_SHA3_512, NULL, 0};
+    CK_BYTE digest[64];
+    CK_ULONG n = 0;
+    expect("C_DigestInit SHA3-256", f->C_DigestInit(s, &m256), CKR_OK);
+    expect("C_Digest length query", f->C_Digest(s, (CK_BYTE_PTR) "abc", 3, NULL, &n), CKR_OK);
+    check("SHA3-256 is 32 bytes", n == 32);
+    expect("C_Digest SHA3-256", f->C_Digest(s, (CK_BYTE_PTR) "abc", 3, digest, &n), CKR_OK);
+    check("SHA3-256(abc) known answer (FIPS 202)", n == 32 && !memcmp(digest, abc256, 32));
+    expect("C_DigestInit SHA3-512", f->C_DigestInit(s, &m512), CKR_OK);
+    expect("C_DigestUpdate", f->C_DigestUpdate(s, (CK_BYTE_PTR) "multi-part ", 11), CKR_OK);
+    expect("C_DigestUpdate", f->C_DigestUpdate(s, (CK_BYTE_PTR) "sha3", 4), CKR_OK);
+    n = sizeof digest;
+    expect("C_DigestFinal", f->C_DigestFinal(s, digest, &n), CKR_OK);
+    out("sha3_512", digest, n);
+}
+
+static const CK_BYTE edwards25519[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'};
+/* RFC 8032 section 7.1 TEST 1. */
+static const CK_BYTE ed_secret[32] = {0x9d, 0x61, 0xb1, 0x9d, 0xef, 0xfd, 0x5a, 0x60, 0xba, 0x84, 0x4a,
+                                      0xf4, 0x92, 0xec, 0x2c, 0xc4, 0x44, 0x49, 0xc5, 0x69, 0x7b, 0x32,
+                                      0x69, 0x19, 0x70, 0x3b, 0xac, 0x03, 0x1c, 0xae, 0x7f, 0x60};
+static const CK_BYTE ed_sig[64] = {
+    0xe5, 0x56, 0x43, 0x00, 0xc3, 0x60, 0xac, 0x72, 0x90, 0x86, 0xe2, 0xcc, 0x80, 0x6e, 0x82, 0x8a,
+    0x84, 0x87, 0x7f, 0x1e, 0xb8, 0xe5, 0xd9, 0x74, 0xd8, 0x73, 0xe0, 0x65, 0x22, 0x49, 0x01, 0x55,
+    0x5f, 0xb8, 0x82, 0x15, 0x90, 0xa3, 0x3b, 0xac, 0xc6, 0x1e, 0x39, 0x70, 0x1c, 0xf9, 0xb4, 0x6b,
+    0xd2, 0x5b, 0xf5, 0xf0, 0x59, 0x5b, 0xbe, 0x24, 0x65, 0x51, 0x41, 0x43, 0x8e, 0x7a, 0x10, 0x0b};
+
+static void sign_empty_message(const char *name, CK_OBJECT_HANDLE key) {
+    CK_MECHANISM eddsa = {CKM_EDDSA, NULL, 0};
+    CK_BYTE sig[64];
+    CK_ULONG n = sizeof sig;
+    expect("C_SignInit EDDSA", f->C_SignInit(s, &eddsa, key), CKR_OK);
+    expect("C_Sign EDDSA", f->C_Sign(s, (CK_BYTE_PTR) "", 0, sig, &n), CKR_OK);
+    check(name, n == 64 && !memcmp(sig, ed_sig, 64));
+}
+
+static void eddsa(void) {
+    CK_OBJECT_HANDLE priv = okp_private_key(CKK_EC_EDWARDS, edwards25519, sizeof edwards25519, ed_secret, 32);
+    sign_empty_message("Ed25519 known answer (RFC 8032 TEST 1)", priv);
+    CK_EDDSA_PARAMS ph = {1, 0, NULL};
+    CK_MECHANISM eddsa_ph = {CKM_EDDSA, &ph, sizeof ph};
+    expect("Ed25519ph", f->C_SignInit(s, &eddsa_ph, priv), CKR_MECHANISM_PARAM_INVALID);
+    /* Verify with a public key object made from the private key's CKA_EC_POINT. */
+    CK_BYTE point[64];
+    CK_ATTRIBUTE get = {CKA_EC_POINT, point, sizeof point};
+    expect("C_GetAttributeValue CKA_EC_POINT", f->C_GetAttributeValue(s, priv, &get, 1), CKR_OK);
+    check("CKA_EC_POINT is a DER OCTET STRING", get.ulValueLen == 34 && point[0] == 0x04 && point[1] == 32);
+    CK_ULONG cls = CKO_PUBLIC_KEY, kt = CKK_EC_EDWARDS;
+    CK_ATTRIBUTE pt[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+                         {CKA_EC_PARAMS, (void *)edwards25519, sizeof edwards25519},
+                         {CKA_EC_POINT, point, get.ulValueLen}, {CKA_VERIFY, &yes, 1}};
+    CK_OBJECT_HANDLE pub = 0;
+    expect("C_CreateObject Ed25519 public key", f->C_CreateObject(s, pt, 5, &pub), CKR_OK);
+    CK_MECHANISM mech = {CKM_EDDSA, NULL, 0};
+    expect("C_VerifyInit", f->C_VerifyInit(s, &mech, pub), CKR_OK);
+    expect("C_Verify RFC 8032 signature", f->C_Verify(s, (CK_BYTE_PTR) "", 0, (CK_BYTE_PTR)ed_sig, 64), CKR_OK);
+    expect("C_VerifyInit", f->C_VerifyInit(s, &mech, pub), CKR_OK);
+    expect("C_Verify 63-byte signature", f->C_Verify(s, (CK_BYTE_PTR) "", 0, (CK_BYTE_PTR)ed_sig, 63),
+           CKR_SIGNATURE_LEN_RANGE);
+    /* Wrap it as PKCS#8 with AES KWP, unwrap it back, sign again. */
+    static const CK_BYTE kek_value[32] = "kek for an Ed25519 private key!";
+    CK_OBJECT_HANDLE kek = secret_key(CKK_AES, kek_value, sizeof kek_value);
+    CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_KWP, NULL, 0};
+    CK_BYTE wrapped[256];
+    CK_ULONG n = sizeof wrapped;
+    expect("C_WrapKey Ed25519 private key", f->C_WrapKey(s, &kwp, kek, priv, wrapped, &n), CKR_OK);
+    out("ed25519_pkcs8_kwp", wrapped, n);
+    CK_ULONG priv_cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE ut[] = {{CKA_CLASS, &priv_cls, sizeof priv_cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+                         {CKA_SIGN, &yes, 1}};
+    CK_OBJECT_HANDLE back = 0;
+    expect("C_UnwrapKey Ed25519 private key", f->C_UnwrapKey(s, &kwp, kek, wrapped, n, ut, 3, &back), CKR_OK);
+    sign_empty_message("unwrapped key signs the RFC 8032 answer", back);
+}
+
+static void x25519(void) {
+    /* RFC 7748 section 6.1: Alice's private key, Bob's public key, the shared secret. */
+    static const CK_BYTE curve25519[] = {0x13, 0x0a, 'c', 'u', 'r', 'v', 'e', '2', '5', '5', '1', '9'};
+    static const CK_BYTE alice[32] = {0x77, 0x07, 0x6d, 0x0a, 0x73, 0x18, 0xa5, 0x7d, 0x3c, 0x16, 0xc1,
+                                      0x72, 0x51, 0xb2, 0x66, 0x45, 0xdf, 0x4c, 0x2f, 0x87, 0xeb, 0xc0,
+                                      0x99, 0x2a, 0xb1, 0x77, 0xfb, 0xa5, 0x1d, 0xb9, 0x2c, 0x2a};
+    static const CK_BYTE bob_public[32] = {0xde, 0x9e, 0xdb, 0x7d, 0x7b, 0x7d, 0xc1, 0xb4, 0xd3, 0x5b, 0x61,
+                                           0xc2, 0xec, 0xe4, 0x35, 0x37, 0x3f, 0x83, 0x43, 0xc8, 0x5b, 0x78,
+                                           0x67, 0x4d, 0xad, 0xfc, 0x7e, 0x14, 0x6f, 0x88, 0x2b, 0x4f};
+    static const CK_BYTE shared[32] = {0x4a, 0x5d, 0x9d, 0x5b, 0xa4, 0xce, 0x2d, 0xe1, 0x72, 0x8e, 0x3b,
+                                       0xf4, 0x80, 0x35, 0x0f, 0x25, 0xe0, 0x7e, 0x21, 0xc9, 0x47, 0xd1,
+                                       0x9e, 0x33, 0x76, 0xf0, 0x9b, 0x3c, 0x1e, 0x16, 0x17, 0x42};
+    CK_OBJECT_HANDLE priv = okp_private_key(CKK_EC_MONTGOMERY, curve25519, sizeof curve25519, alice, 32);
+    CK_ECDH1_DERIVE_PARAMS p = {CKD_NULL, 0, NULL, 32, (CK_BYTE_PTR)bob_public};
+    CK_MECHANISM ecdh = {CKM_ECDH1_DERIVE, &p, sizeof p};
+    CK_ULONG cls = CKO_SECRET_KEY, kt = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+                        {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}};
+    CK_OBJECT_HANDLE derived = 0;
+    expect("C_DeriveKey X25519", f->C_DeriveKey(s, &ecdh, priv, t, 4, &derived), CKR_OK);
+    CK_BYTE value[64];
+    CK_ULONG n = read_value(derived, value, sizeof value);
+    check("X25519 shared secret known answer (RFC 7748)", n == 32 && !memcmp(value, shared, 32));
+    p.ulPublicDataLen = 31;
+    expect("31-byte peer key", f->C_DeriveKey(s, &ecdh, priv, t, 4, &derived), CKR_MECHANISM_PARAM_INVALID);
+}
+
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: %s MODULE PIN TOKEN-LABEL SCENARIO [ARGS]\n", argv[0]);
@@ -126,6 +252,9 @@ int main(int argc, char **argv) {
     if (!strcmp(scenario, "des3")) des3();
     else if (!strcmp(scenario, "rsa-aes-wrap") && argc > 5) rsa_aes_wrap(argv[5]);
     else if (!strcmp(scenario, "cloudhsm")) cloudhsm();
+    else if (!strcmp(scenario, "sha3")) sha3();
+    else if (!strcmp(scenario, "eddsa")) eddsa();
+    else if (!strcmp(scenario, "x25519")) x25519();
     else {
         fprintf(stderr, "unknown scenario %s\n", scenario);
         return 2;
