@@ -134,10 +134,12 @@ def unwrap_aes_outside(kind: str, kek: bytes, wrapped: bytes, data: dict) -> byt
         return AESGCM(kek).decrypt(bytes.fromhex(data["iv"][2:]), wrapped, None)
     if kind == "cloudhsm-aes-gcm":
         return AESGCM(kek).decrypt(wrapped[:12], wrapped[12:], None)
+    if kind == "aes-zero-pad":  # AWS specifies its zero-padding key wrap as RFC 5649
+        return aes_key_unwrap_with_padding(kek, wrapped)
     padded = aes_key_unwrap(kek, wrapped)
     if kind == "aes-pkcs5-pad":
         return padded[:-padded[-1]]
-    return padded  # no-pad, and zero-pad of a 32-byte key (nothing to pad)
+    return padded
 
 
 @pytest.mark.parametrize("kind", AES_KINDS)
