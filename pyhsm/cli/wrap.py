@@ -27,13 +27,6 @@ from pyhsm.mechanisms.params import GcmParams, MechanismParam, OaepParams, RsaAe
 
 GCM_IV_BYTES = 12
 
-# The CloudHSM vendor mechanisms (values from AWS's cloudhsm_pkcs11_vendor_defs.h) and RSA-AES key wrap.
-CKM_RSA_AES_KEY_WRAP = 0x1054
-CKM_CLOUDHSM_AES_GCM = 0x80001087
-CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD = 0x80002109
-CKM_CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD = 0x8000210A
-CKM_CLOUDHSM_AES_KEY_WRAP_ZERO_PAD = 0x8000216F
-
 ParamMaker = Callable[[Hsm, argparse.Namespace, bool], tuple[MechanismParam, dict[str, str]]]
 
 
@@ -46,10 +39,9 @@ def _oaep(hsm: Hsm, args: argparse.Namespace, wrapping: bool) -> tuple[Mechanism
 
 
 def _rsa_aes(hsm: Hsm, args: argparse.Namespace, wrapping: bool) -> tuple[MechanismParam, dict[str, str]]:
-    # An ephemeral AES-256 key, as cloudhsm-cli's rsa-aes uses; OAEP as --hash-function/--mgf say.
     oaep, _ = _oaep(hsm, args, wrapping)
     assert isinstance(oaep, OaepParams)
-    return RsaAesWrapParams(256, oaep), {}
+    return RsaAesWrapParams(args.aes_key_bits, oaep), {}
 
 
 def _gcm(hsm: Hsm, args: argparse.Namespace, wrapping: bool) -> tuple[MechanismParam, dict[str, str]]:
@@ -79,11 +71,13 @@ class WrapKind:
 
 KINDS = {
     "aes-gcm": WrapKind(ck.CKM_AES_GCM, _gcm, "gcm", "AES-GCM, IV made by the token and printed"),
-    "aes-no-pad": WrapKind(CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _none, "", "AES key wrap (RFC 3394), no padding"),
-    "aes-pkcs5-pad": WrapKind(CKM_CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD, _none, "", "AES key wrap, PKCS#5 padding"),
-    "aes-zero-pad": WrapKind(CKM_CLOUDHSM_AES_KEY_WRAP_ZERO_PAD, _none, "", "AES key wrap, zero padding"),
-    "cloudhsm-aes-gcm": WrapKind(CKM_CLOUDHSM_AES_GCM, _cloudhsm_gcm, "gcm", "AES-GCM with the IV prepended"),
-    "rsa-aes": WrapKind(CKM_RSA_AES_KEY_WRAP, _rsa_aes, "oaep", "RSA-OAEP wrapped AES key + AES key wrap"),
+    "aes-no-pad": WrapKind(ck.CKM_CLOUDHSM_AES_KEY_WRAP_NO_PAD, _none, "", "AES key wrap (RFC 3394), no padding"),
+    "aes-pkcs5-pad": WrapKind(ck.CKM_CLOUDHSM_AES_KEY_WRAP_PKCS5_PAD, _none, "", "AES key wrap, PKCS#5 padding"),
+    "aes-zero-pad": WrapKind(ck.CKM_CLOUDHSM_AES_KEY_WRAP_ZERO_PAD, _none, "",
+                             "AES key wrap, zero padding (RFC 5649)"),
+    "cloudhsm-aes-gcm": WrapKind(ck.CKM_CLOUDHSM_AES_GCM, _cloudhsm_gcm, "gcm", "AES-GCM with the IV prepended"),
+    "rsa-aes": WrapKind(ck.CKM_RSA_AES_KEY_WRAP, _rsa_aes, "oaep",
+                        "a fresh AES key under RSA-OAEP, the key under it (RFC 5649)"),
     "rsa-oaep": WrapKind(ck.CKM_RSA_PKCS_OAEP, _oaep, "oaep", "RSA-OAEP"),
     "rsa-pkcs": WrapKind(ck.CKM_RSA_PKCS, _none, "", "RSA PKCS#1 v1.5"),
 }
@@ -152,6 +146,9 @@ def _options(parser: argparse.ArgumentParser, kind: WrapKind, unwrapping: bool) 
         parser.add_argument("--hash-function", choices=HASHES, default="sha256", help="OAEP hash (default sha256)")
         parser.add_argument("--mgf", choices=MGFS, default="mgf1-sha256",
                             help="OAEP mask generation (default mgf1-sha256)")
+        if kind.make_param is _rsa_aes:
+            parser.add_argument("--aes-key-bits", type=int, choices=(128, 192, 256), default=256,
+                                help="size of the intermediate AES key (default 256)")
 
 
 def add_parsers(key: SubParsers) -> None:
