@@ -52,8 +52,9 @@ def _mechanisms(session) -> set:  # type: ignore[no-untyped-def]
 
 
 def make_keys(session, prefix: str = "") -> None:  # type: ignore[no-untyped-def]
-    """RSA and EC pairs, generated and imported AES keys, an HMAC key (and a DES3 key where the build has it), all
-    token objects labelled `prefix` + type; the RSA pair's CKA_ID is its label too (pkcs11-tool signs by id)."""
+    """RSA and EC pairs, generated and imported AES keys and an HMAC key (plus DES3 and Ed25519 keys where the
+    build has them), token objects labelled `prefix` + type; the RSA pair's CKA_ID is its label too (pkcs11-tool
+    signs by id)."""
     from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
     from pkcs11.util.ec import encode_named_curve_parameters
 
@@ -70,6 +71,10 @@ def make_keys(session, prefix: str = "") -> None:  # type: ignore[no-untyped-def
     mechanisms = _mechanisms(session)
     if Mechanism.DES3_KEY_GEN in mechanisms:
         session.generate_key(KeyType.DES3, store=True, label=prefix + "des3")
+    if Mechanism.EC_EDWARDS_KEY_PAIR_GEN in mechanisms:
+        session.generate_keypair(KeyType.EC_EDWARDS, store=True, label=prefix + "ed25519",
+                                 public_template={Attribute.EC_PARAMS: b"\x13\x0cedwards25519"},
+                                 mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN)
 
 
 def deterministic_results(session, prefix: str = "") -> dict[str, bytes]:  # type: ignore[no-untyped-def]
@@ -85,8 +90,11 @@ def deterministic_results(session, prefix: str = "") -> dict[str, bytes]:  # typ
         "aes-imported": key("aes-imported").encrypt(DATA, mechanism=Mechanism.AES_CBC_PAD, mechanism_param=IV),
         "hmac": key("hmac").sign(DATA, mechanism=Mechanism.SHA256_HMAC),
     }
-    if Mechanism.DES3_KEY_GEN in _mechanisms(session):
+    mechanisms = _mechanisms(session)
+    if Mechanism.DES3_KEY_GEN in mechanisms:
         results["des3"] = key("des3").encrypt(DATA, mechanism=Mechanism.DES3_CBC_PAD, mechanism_param=IV[:8])
+    if Mechanism.EC_EDWARDS_KEY_PAIR_GEN in mechanisms:  # Ed25519 signatures are deterministic (RFC 8032)
+        results["ed25519"] = key("ed25519", ObjectClass.PRIVATE_KEY).sign(DATA, mechanism=Mechanism.EDDSA)
     return results
 
 
