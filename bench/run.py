@@ -1,6 +1,6 @@
 """Benchmarks pyhsm side by side with SoftHSMv2, with `openssl speed` as the physical limit.
 
-    bash bench/run.sh            # the full run (about 10 minutes on 2 cores); writes bench/results/latest.{md,png}
+    bash bench/run.sh            # the full run (about 10 minutes on 2 cores); writes bench/results/latest.{md,png,json}
     bash bench/run.sh --quick    # a smoke run of every code path with tiny counts
 
 The C driver (bench/driver.c) dlopens each module and runs the same calls against both. The two modules alternate
@@ -12,6 +12,7 @@ token lives in a temporary directory: SoftHSM's through its own SOFTHSM2_CONF, p
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -208,8 +209,11 @@ def main() -> None:
                               time.monotonic() - started, quick=args.quick)
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "latest.md").write_text(table.markdown())
+        raw = {"units": units, "openssl": limits, "nginx_ms_per_handshake": handshakes,
+               **{m.name: m.results for m in modules}}
+        (args.out / "latest.json").write_text(json.dumps(raw, indent=1) + "\n")  # every pass, for a second look
         table.plot(args.out / "latest.png")
-        step(f"wrote {args.out / 'latest.md'} and latest.png in {time.monotonic() - started:.0f} s")
+        step(f"wrote {args.out / 'latest.md'}, latest.png and latest.json in {time.monotonic() - started:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(finds, ignore_errors=True)
