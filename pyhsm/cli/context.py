@@ -12,10 +12,10 @@ import argparse
 import getpass
 import os
 import sys
-from pathlib import Path
 
 from pyhsm.cli.errors import UsageError
 from pyhsm.cli.hsm import ROLES, Hsm
+from pyhsm.cli.pins import first_line
 
 ENV_USERNAME, ENV_PASSWORD, ENV_ROLE, ENV_TOKEN = "PYHSM_USERNAME", "PYHSM_PASSWORD", "PYHSM_ROLE", "PYHSM_TOKEN"
 
@@ -23,12 +23,7 @@ ENV_USERNAME, ENV_PASSWORD, ENV_ROLE, ENV_TOKEN = "PYHSM_USERNAME", "PYHSM_PASSW
 def read_password(path: str | None, prompt: str = "Password: ") -> str:
     """The password from a file's first line, else $PYHSM_PASSWORD, else a terminal prompt; never from argv."""
     if path is not None:
-        try:
-            text = Path(path).read_text(encoding="utf-8") if path != "-" else sys.stdin.read()
-        except OSError as exc:
-            raise UsageError(f"cannot read the password file: {exc.strerror or exc}") from None
-        lines = text.splitlines()
-        password = lines[0] if lines else ""
+        password = first_line(path, "password")
     elif os.environ.get(ENV_PASSWORD):
         password = os.environ[ENV_PASSWORD]
     elif sys.stdin is not None and sys.stdin.isatty():

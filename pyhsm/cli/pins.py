@@ -15,6 +15,16 @@ class PinError(Exception):
     """No usable PIN was given; the message says how to give one."""
 
 
+def first_line(file: str, what: str) -> str:
+    """The first line of a file ('-': standard input), where secrets are kept out of argv and the environment."""
+    try:
+        text = Path(file).read_text(encoding="utf-8") if file != "-" else sys.stdin.read()
+    except OSError as exc:
+        raise PinError(f"cannot read the {what} file: {exc.strerror or exc}") from None
+    lines = text.splitlines()
+    return lines[0] if lines else ""
+
+
 def resolve(value: str | None, file: str | None, env_var: str, what: str, confirm: bool = False) -> bytes:
     """The PIN from (in order) the option value, the file's first line, $env_var, or a terminal prompt."""
     if value is not None and file is not None:
@@ -22,12 +32,7 @@ def resolve(value: str | None, file: str | None, env_var: str, what: str, confir
     if value is not None:
         pin = value
     elif file is not None:
-        try:
-            text = Path(file).read_text(encoding="utf-8") if file != "-" else sys.stdin.read()
-        except OSError as exc:
-            raise PinError(f"cannot read the {what} file: {exc.strerror or exc}") from None
-        lines = text.splitlines()
-        pin = lines[0] if lines else ""
+        pin = first_line(file, what)
     elif os.environ.get(env_var):
         pin = os.environ[env_var]
     elif sys.stdin is not None and sys.stdin.isatty():
