@@ -92,11 +92,15 @@ def _p11kit_dir(args: argparse.Namespace) -> Path:
 
 def cmd_p11kit_install(args: argparse.Namespace) -> int:
     target = _p11kit_dir(args) / f"{_checked_name(args.name)}.module"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(f"{MARKER} (pyhsm {pyhsm.__version__}).\n"
-                      "# Hosts must resolve the same token store: PYHSM_STORE_DIR or pyhsm's config file.\n"
-                      f"module: {_module()}\n")
-    target.chmod(0o644)
+    text = (f"{MARKER} (pyhsm {pyhsm.__version__}).\n"
+            "# Hosts must resolve the same token store: PYHSM_STORE_DIR or pyhsm's config file.\n"
+            f"module: {_module()}\n")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        target.chmod(0o644)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror} (--system needs root)") from exc
     output.info(f"Installed p11-kit module {args.name!r}: {target}")
     return 0
 
@@ -107,7 +111,10 @@ def cmd_p11kit_uninstall(args: argparse.Namespace) -> int:
         raise UsageError(f"{target} does not exist: nothing to uninstall")
     if not target.read_text().startswith(MARKER):
         raise UsageError(f"{target} was not written by pyhsm: not removing it")
-    target.unlink()
+    try:
+        target.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot remove {target}: {exc.strerror}") from exc
     output.info(f"Removed p11-kit module {args.name!r}: {target}")
     return 0
 
