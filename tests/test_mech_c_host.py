@@ -92,3 +92,7 @@ def test_eddsa_rfc8032_sign_verify_and_pkcs8_wrap_from_c(host: Path) -> None:
 
 def test_x25519_derive_known_answer_from_c(host: Path) -> None:
     run(host, "x25519")
+
+
+def test_hkdf_derive_and_hkdf_data_known_answers_from_c(host: Path) -> None:
+    run(host, "hkdf")

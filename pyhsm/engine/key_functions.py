@@ -146,6 +146,8 @@ class KeyFunctions(CryptoFunctions):
         base = self.usable_key(session, mech, base_handle, ck.CKA_DERIVE)
         param, others = self._resolve_key_handles(session, param)
         values = _apply_template(base.attrs.get(ck.CKA_DERIVE_TEMPLATE, ()), decode_template(template))
+        if mech.derives_data:
+            return self._derive_data(session, mech, base, param, values)
         values.setdefault(ck.CKA_CLASS, ck.CKO_SECRET_KEY)
         values.setdefault(ck.CKA_KEY_TYPE, ck.CKK_GENERIC_SECRET)
         value_len = values.pop(ck.CKA_VALUE_LEN, None)
@@ -161,6 +163,17 @@ class KeyFunctions(CryptoFunctions):
         }
         _sensitivity(attrs, generated=False, base=history)
         complete_key_material(attrs)
+        return self.store_new_object(session, attrs).handle
+
+    def _derive_data(self, session: Session, mech: registry.Mechanism, base: P11Object, param: MechanismParam,
+                     values: dict[int, Any]) -> int:
+        """A data object whose CKA_VALUE is the derived bytes (CKM_HKDF_DATA); CKA_VALUE_LEN says how many."""
+        if values.setdefault(ck.CKA_CLASS, ck.CKO_DATA) != ck.CKO_DATA:
+            raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "this mechanism derives a data object")
+        length = values.pop(ck.CKA_VALUE_LEN, None)
+        attrs = schema_for(values).build(values, How.DERIVE, is_so=session.token.user == ck.CKU_SO)
+        self._check_may_store(session, attrs)
+        attrs.update(mech.derive(base, param, {} if length is None else {ck.CKA_VALUE_LEN: length}))
         return self.store_new_object(session, attrs).handle
 
     def _resolve_key_handles(self, session: Session, param: MechanismParam) -> tuple[MechanismParam, list[P11Object]]:

@@ -12,6 +12,7 @@ from pyhsm.mechanisms import (
     eddsa,
     generic,
     hmac,
+    kdf,
     montgomery,
     rsa,
     rsa_aes_wrap,
@@ -19,4 +20,4 @@ from pyhsm.mechanisms import (
 )
 
 __all__ = ["aes", "aes_gcm", "aes_wrap", "cloudhsm", "concatenate", "des3", "digest", "ec", "eddsa", "generic", "hmac",
-           "montgomery", "rsa", "rsa_aes_wrap", "rsa_padded"]
+           "kdf", "montgomery", "rsa", "rsa_aes_wrap", "rsa_padded"]

@@ -71,6 +71,7 @@ class Mechanism:
     key_types: frozenset[int] = frozenset()
     param_kind: ParamKind = ParamKind.NONE
     generates: int | None = None  # the CKK_* a KEY_GEN / KEY_PAIR_GEN mechanism makes
+    derives_data: bool = False  # C_DeriveKey makes a CKO_DATA object holding CKA_VALUE (CKM_HKDF_DATA)
 
     def check_param(self, param: MechanismParam) -> None:
         if self.param_kind is ParamKind.NONE and param not in (None, b""):

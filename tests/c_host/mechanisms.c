@@ -237,6 +237,42 @@ static void x25519(void) {
     expect("31-byte peer key", f->C_DeriveKey(s, &ecdh, priv, t, 4, &derived), CKR_MECHANISM_PARAM_INVALID);
 }
 
+/* ---- HKDF (RFC 5869 test case 1) ------------------------------------------------------------------------- */
+static void hkdf(void) {
+    static const CK_BYTE ikm[22] = {0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+                                    0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b};
+    static CK_BYTE salt[13] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    static CK_BYTE info[10] = {0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9};
+    static const CK_BYTE okm[42] = {0x3c, 0xb2, 0x5f, 0x25, 0xfa, 0xac, 0xd5, 0x7a, 0x90, 0x43, 0x4f, 0x64, 0xd0, 0x36,
+                                    0x2f, 0x2a, 0x2d, 0x2d, 0x0a, 0x90, 0xcf, 0x1a, 0x5a, 0x4c, 0x5d, 0xb0, 0x2d, 0x56,
+                                    0xec, 0xc4, 0xc5, 0xbf, 0x34, 0x00, 0x72, 0x08, 0xd5, 0xb8, 0x87, 0x18, 0x58, 0x65};
+    CK_OBJECT_HANDLE base = secret_key(CKK_GENERIC_SECRET, ikm, sizeof ikm);
+    CK_HKDF_PARAMS p = {1, 1, CKM_SHA256, CKF_HKDF_SALT_DATA, salt, sizeof salt, 0, info, sizeof info};
+    CK_MECHANISM derive = {CKM_HKDF_DERIVE, &p, sizeof p}, data = {CKM_HKDF_DATA, &p, sizeof p};
+    CK_ULONG secret_cls = CKO_SECRET_KEY, kt = CKK_GENERIC_SECRET, len = 42, data_cls = CKO_DATA;
+    CK_ATTRIBUTE kt_t[] = {{CKA_CLASS, &secret_cls, sizeof secret_cls}, {CKA_KEY_TYPE, &kt, sizeof kt},
+                           {CKA_VALUE_LEN, &len, sizeof len}, {CKA_SENSITIVE, &no, 1}, {CKA_EXTRACTABLE, &yes, 1}};
+    CK_OBJECT_HANDLE key = 0, object = 0;
+    expect("C_DeriveKey HKDF_DERIVE", f->C_DeriveKey(s, &derive, base, kt_t, 5, &key), CKR_OK);
+    CK_BYTE value[64];
+    CK_ULONG n = read_value(key, value, sizeof value);
+    check("HKDF_DERIVE known answer (RFC 5869 A.1)", n == 42 && !memcmp(value, okm, 42));
+    CK_ATTRIBUTE data_t[] = {{CKA_CLASS, &data_cls, sizeof data_cls}, {CKA_VALUE_LEN, &len, sizeof len},
+                             {CKA_LABEL, "hkdf data", 9}};
+    expect("C_DeriveKey HKDF_DATA", f->C_DeriveKey(s, &data, base, data_t, 3, &object), CKR_OK);
+    CK_ULONG cls = 0;
+    CK_ATTRIBUTE get_cls = {CKA_CLASS, &cls, sizeof cls};
+    expect("C_GetAttributeValue CKA_CLASS", f->C_GetAttributeValue(s, object, &get_cls, 1), CKR_OK);
+    check("HKDF_DATA made a data object", cls == CKO_DATA);
+    n = read_value(object, value, sizeof value);
+    check("HKDF_DATA known answer (RFC 5869 A.1)", n == 42 && !memcmp(value, okm, 42));
+    expect("HKDF_DATA asked for a secret key", f->C_DeriveKey(s, &data, base, kt_t, 5, &object),
+           CKR_TEMPLATE_INCONSISTENT);
+    p.bExtract = p.bExpand = 0;
+    expect("bExtract and bExpand FALSE", f->C_DeriveKey(s, &derive, base, kt_t, 5, &key),
+           CKR_MECHANISM_PARAM_INVALID);
+}
+
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: %s MODULE PIN TOKEN-LABEL SCENARIO [ARGS]\n", argv[0]);
@@ -255,6 +291,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(scenario, "sha3")) sha3();
     else if (!strcmp(scenario, "eddsa")) eddsa();
     else if (!strcmp(scenario, "x25519")) x25519();
+    else if (!strcmp(scenario, "hkdf")) hkdf();
     else {
         fprintf(stderr, "unknown scenario %s\n", scenario);
         return 2;
