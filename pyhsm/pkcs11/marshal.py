@@ -77,12 +77,19 @@ def write_ulong(ptr: Any, value: int) -> None:
     ffi.memmove(ptr, ffi.new(_ULONG_BOX, value), ULONG_SIZE)
 
 
+_STRUCT_TYPES: dict[str, tuple[Any, int]] = {}  # "CK_SESSION_INFO" -> (its pointer type, its size)
+
+
 def write_struct(ptr: Any, ctype: str, fill: Callable[[Any], None]) -> None:
     """Build the struct zeroed on our side, fill it, then copy it out in one memmove."""
     require(ptr, ctype)
-    out = ffi.new(ctype + " *")
+    try:
+        pointer_type, size = _STRUCT_TYPES[ctype]
+    except KeyError:  # first use: resolve the type by name once, not on every call
+        pointer_type, size = _STRUCT_TYPES[ctype] = ffi.typeof(ctype + " *"), ffi.sizeof(ctype)
+    out = ffi.new(pointer_type)
     fill(out)
-    ffi.memmove(ptr, out, ffi.sizeof(ctype))
+    ffi.memmove(ptr, out, size)
 
 
 def blank_padded(field: Any, text: bytes) -> None:
