@@ -4,8 +4,8 @@
  *
  *   driver MODULE setup    LABEL PIN            token keys the passes use (RSA-2048/3072, P-256/384, AES, HMAC)
  *   driver MODULE populate LABEL PIN N          N public data objects, one of them labelled "needle"
- *   driver MODULE pass     LABEL PIN SECONDS     one measurement pass; prints "name<TAB>value<TAB>unit" lines
- *   driver MODULE finds    SECONDS LABEL...      find by label in tokens filled by `populate`
+ *   driver MODULE pass     LABEL PIN SECONDS    one measurement pass; prints "name<TAB>value<TAB>unit" lines
+ *   driver MODULE finds    SECONDS LABEL...     find by label in tokens filled by `populate`
  *
  * Any error aborts with exit status 3 and the failing call's CKR code (driver_util.h).
  */
@@ -14,75 +14,11 @@
 #include <unistd.h>
 
 #include "driver_util.h"
+#include "driver_keys.h"
 
-static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 static double seconds = 0.5; /* minimum measuring time per figure */
 /* Threads call the module concurrently: say so (C_Initialize(NULL) promises a single-threaded application). */
 static CK_C_INITIALIZE_ARGS threaded_args = {NULL, NULL, NULL, NULL, CKF_OS_LOCKING_OK, NULL};
-
-/* ---- key generation (setup and the key generation figures) ---- */
-
-static void gen_rsa(CK_SESSION_HANDLE s, CK_ULONG bits, const char *label, CK_BBOOL token, CK_OBJECT_HANDLE *pub,
-                    CK_OBJECT_HANDLE *priv) {
-    CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    CK_BYTE e[] = {1, 0, 1};
-    CK_ULONG n = strlen(label);
-    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &token, 1}, {CKA_VERIFY, &yes, 1}, {CKA_MODULUS_BITS, &bits, sizeof bits},
-                         {CKA_PUBLIC_EXPONENT, e, 3}, {CKA_LABEL, (void *)label, n}};
-    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &token, 1}, {CKA_SIGN, &yes, 1}, {CKA_PRIVATE, &yes, 1},
-                         {CKA_SENSITIVE, &yes, 1}, {CKA_LABEL, (void *)label, n}};
-    CK(f->C_GenerateKeyPair(s, &m, pt, 5, vt, 5, pub, priv));
-}
-
-static CK_BYTE P256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-static CK_BYTE P384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
-
-static void gen_ec(CK_SESSION_HANDLE s, CK_BYTE *oid, CK_ULONG oid_len, const char *label, CK_BBOOL token,
-                   CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv) {
-    CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
-    CK_ULONG n = strlen(label);
-    CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &token, 1}, {CKA_VERIFY, &yes, 1}, {CKA_EC_PARAMS, oid, oid_len},
-                         {CKA_LABEL, (void *)label, n}};
-    CK_ATTRIBUTE vt[] = {{CKA_TOKEN, &token, 1}, {CKA_SIGN, &yes, 1}, {CKA_PRIVATE, &yes, 1},
-                         {CKA_SENSITIVE, &yes, 1}, {CKA_LABEL, (void *)label, n}};
-    CK(f->C_GenerateKeyPair(s, &m, pt, 4, vt, 5, pub, priv));
-}
-
-static CK_OBJECT_HANDLE gen_secret(CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mech, CK_ULONG key_type,
-                                   const char *label, CK_BBOOL token) {
-    CK_MECHANISM m = {mech, NULL, 0};
-    CK_ULONG len = 32, cls = CKO_SECRET_KEY;
-    CK_BBOOL crypt = key_type == CKK_AES ? CK_TRUE : CK_FALSE, mac = crypt ? CK_FALSE : CK_TRUE;
-    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &key_type, sizeof key_type},
-                        {CKA_TOKEN, &token, 1}, {CKA_VALUE_LEN, &len, sizeof len}, {CKA_ENCRYPT, &crypt, 1},
-                        {CKA_DECRYPT, &crypt, 1}, {CKA_SIGN, &mac, 1}, {CKA_VERIFY, &mac, 1},
-                        {CKA_PRIVATE, &yes, 1}, {CKA_SENSITIVE, &yes, 1}, {CKA_LABEL, (void *)label, strlen(label)}};
-    CK_OBJECT_HANDLE h;
-    CK(f->C_GenerateKey(s, &m, t, 11, &h));
-    return h;
-}
-
-static void setup(CK_SESSION_HANDLE s) {
-    CK_OBJECT_HANDLE pub, priv;
-    gen_rsa(s, 2048, "rsa2048", CK_TRUE, &pub, &priv);
-    gen_rsa(s, 3072, "rsa3072", CK_TRUE, &pub, &priv);
-    gen_ec(s, P256, sizeof P256, "p256", CK_TRUE, &pub, &priv);
-    gen_ec(s, P384, sizeof P384, "p384", CK_TRUE, &pub, &priv);
-    gen_secret(s, CKM_AES_KEY_GEN, CKK_AES, "aes256", CK_TRUE);
-    gen_secret(s, CKM_GENERIC_SECRET_KEY_GEN, CKK_GENERIC_SECRET, "hmac256", CK_TRUE);
-}
-
-static void populate(CK_SESSION_HANDLE s, long count) {
-    CK_ULONG cls = CKO_DATA;
-    CK_BYTE value[16] = {0};
-    for (long i = 0; i < count; i++) {
-        const char *label = i == count / 2 ? "needle" : "hay";
-        CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_TOKEN, &yes, 1}, {CKA_PRIVATE, &no, 1},
-                            {CKA_LABEL, (void *)label, strlen(label)}, {CKA_VALUE, value, sizeof value}};
-        CK_OBJECT_HANDLE h;
-        CK(f->C_CreateObject(s, t, 5, &h));
-    }
-}
 
 /* ---- one operation, as a closure the timing loops call ---- */
 
