@@ -96,3 +96,7 @@ def test_x25519_derive_known_answer_from_c(host: Path) -> None:
 
 def test_hkdf_derive_and_hkdf_data_known_answers_from_c(host: Path) -> None:
     run(host, "hkdf")
+
+
+def test_aes_ccm_and_cts_known_answers_from_c(host: Path) -> None:
+    run(host, "aes-ccm-cts")

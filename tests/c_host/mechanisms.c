@@ -273,6 +273,37 @@ static void hkdf(void) {
            CKR_MECHANISM_PARAM_INVALID);
 }
 
+/* ---- AES-CCM (SP 800-38C C.1) and AES-CTS (RFC 3962) ----------------------------------------------------- */
+static void aes_ccm_cts(void) {
+    static const CK_BYTE ccm_key[16] = {0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,
+                                        0x48, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x4f};
+    static CK_BYTE nonce[7] = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16};
+    static CK_BYTE aad[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    static CK_BYTE payload[4] = {0x20, 0x21, 0x22, 0x23};
+    static const CK_BYTE ccm_want[8] = {0x71, 0x62, 0x01, 0x5b, 0x4d, 0xac, 0x25, 0x5d};
+    CK_OBJECT_HANDLE key = secret_key(CKK_AES, ccm_key, sizeof ccm_key);
+    CK_CCM_PARAMS p = {4, nonce, sizeof nonce, aad, sizeof aad, 4};
+    CK_MECHANISM mech = {CKM_AES_CCM, &p, sizeof p};
+    CK_BYTE buf[64];
+    CK_ULONG n = sizeof buf;
+    expect("C_EncryptInit AES_CCM", f->C_EncryptInit(s, &mech, key), CKR_OK);
+    expect("C_Encrypt AES_CCM", f->C_Encrypt(s, payload, 4, buf, &n), CKR_OK);
+    check("AES_CCM known answer (SP 800-38C C.1)", n == 8 && !memcmp(buf, ccm_want, 8));
+    p.ulMACLen = 5;
+    expect("ulMACLen 5", f->C_EncryptInit(s, &mech, key), CKR_MECHANISM_PARAM_INVALID);
+
+    static const CK_BYTE cts_key[16] = "chicken teriyaki";
+    static CK_BYTE iv[16];
+    static const CK_BYTE cts_want[17] = {0xc6, 0x35, 0x35, 0x68, 0xf2, 0xbf, 0x8c, 0xb4, 0xd8,
+                                         0xa5, 0x80, 0x36, 0x2d, 0xa7, 0xff, 0x7f, 0x97};
+    CK_OBJECT_HANDLE k2 = secret_key(CKK_AES, cts_key, sizeof cts_key);
+    CK_MECHANISM cts = {CKM_AES_CTS, iv, sizeof iv};
+    n = sizeof buf;
+    expect("C_EncryptInit AES_CTS", f->C_EncryptInit(s, &cts, k2), CKR_OK);
+    expect("C_Encrypt AES_CTS", f->C_Encrypt(s, (CK_BYTE_PTR) "I would like the ", 17, buf, &n), CKR_OK);
+    check("AES_CTS known answer (RFC 3962)", n == 17 && !memcmp(buf, cts_want, 17));
+}
+
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: %s MODULE PIN TOKEN-LABEL SCENARIO [ARGS]\n", argv[0]);
@@ -292,6 +323,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(scenario, "eddsa")) eddsa();
     else if (!strcmp(scenario, "x25519")) x25519();
     else if (!strcmp(scenario, "hkdf")) hkdf();
+    else if (!strcmp(scenario, "aes-ccm-cts")) aes_ccm_cts();
     else {
         fprintf(stderr, "unknown scenario %s\n", scenario);
         return 2;
