@@ -23,7 +23,7 @@ from pathlib import Path
 from pyhsm import __version__
 from pyhsm import constants as ck
 from pyhsm.engine import Engine
-from pyhsm.engine.token import Token, new_lineage
+from pyhsm.engine.token import Token
 from pyhsm.store.backup_catalog import file_name
 from pyhsm.store.backup_file import BackupError, BackupHeader, Progress, Source, now_utc, open_backup, write_backup
 from pyhsm.store.snapshot import install_image, take_snapshot
@@ -50,12 +50,13 @@ def fips_mode(token: Token) -> bool:
     return token.store.all_meta().get(FIPS_META) == b"1"
 
 
-def ensure_lineage(token: Token) -> str:
-    """Tokens initialised before lineages existed get one the first time they are backed up."""
-    if not token.lineage:
-        token.store.set_meta({"lineage": new_lineage()})
-        token.sync_meta()
-    return token.lineage
+def lineage(token: Token) -> str:
+    """The token's lineage id: a fingerprint (HKDF) of its token key, which C_InitToken makes anew and a restore
+    keeps. Equal ids prove equal keys, so no metadata can make two tokens claim one lineage falsely; reading it
+    needs a login, like everything else that touches the key."""
+    if token.token_key is None:
+        raise BackupError("the lineage of a token is known only while someone is logged in")
+    return token.token_key.derive(b"", b"pyhsm lineage v1", 16).hex()
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,12 @@ def create_backup(eng: Engine, slot: int, so_pin: bytes, target: Path, progress:
     is a directory."""
     with logged_in(eng, slot, ck.CKU_SO, so_pin) as token:
         assert token.token_key is not None
-        lineage = ensure_lineage(token)
-        directory = eng.token_directory()
-        image = take_snapshot(directory.path(slot), progress)
+        lineage_id = lineage(token)
+        image = take_snapshot(eng.token_directory().path(slot), progress)
         created, label = now_utc(), _text(token.label)
-        meta = {"lineage": lineage, "created": created, "source": Source(label, _text(token.serial), slot),
+        meta = {"lineage": lineage_id, "created": created, "source": Source(label, _text(token.serial), slot),
                 "fips_mode": fips_mode(token), "pyhsm_version": __version__}
-        path = target / file_name(label, datetime.fromisoformat(created), lineage) if target.is_dir() else target
+        path = target / file_name(label, datetime.fromisoformat(created), lineage_id) if target.is_dir() else target
         return path, write_backup(path, meta, image, token.token_key, so_pin, encrypt_progress)
 
 
@@ -97,9 +97,8 @@ def restore_backup(eng: Engine, path: Path, so_pin: bytes, label: str, fips: boo
     slot = install_image(eng.token_directory(), image, {
         "label": label.encode(), "serial": serial.encode(), "restored_from": json.dumps(provenance).encode()})
     with logged_in(eng, slot, ck.CKU_SO, so_pin) as token:  # the SO of the backup opens the new token
-        if token.lineage != header.lineage:
-            raise BackupError(f"restored slot {slot} has lineage {token.lineage!r}, the backup says "
-                              f"{header.lineage!r}")
+        if lineage(token) != header.lineage:
+            raise BackupError(f"the token restored into slot {slot} is not of the backup's lineage")
     return Restored(slot, label, serial, header)
 
 

@@ -5,8 +5,8 @@ appears in plaintext, not even in memory, and needs no wrapping key, so non-extr
 CloudHSM replicates keys between clusters restored from one backup). Every attribute travels, CKA_UNIQUE_ID
 included: it names the same key on every token of the lineage, which makes replication idempotent.
 
-Replication is refused between lineages, and also when the lineage ids agree but the token keys do not (the
-lineage id is metadata; the key check is proof).
+Replication is refused between lineages; a lineage id is a fingerprint of the token key, computed from the key
+itself on both sides, so equal ids prove equal keys.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 from pyhsm import constants as ck
 from pyhsm.engine import Engine
-from pyhsm.engine.backup import logged_in
+from pyhsm.engine.backup import lineage, logged_in
 from pyhsm.engine.objects import P11Object
-from pyhsm.engine.token import Token
 
 KEY_CLASSES = (ck.CKO_PUBLIC_KEY, ck.CKO_PRIVATE_KEY, ck.CKO_SECRET_KEY)
 
@@ -36,11 +35,6 @@ class Replicated:
     copied: bool  # False: the destination held this key already
 
 
-def _key_check(token: Token) -> bytes:
-    assert token.token_key is not None
-    return token.token_key.derive(b"", b"pyhsm token key check", 16)
-
-
 def _public_attrs(obj: P11Object) -> dict[int, object]:
     return {t: v for t, v in obj.attrs.items() if t not in obj.schema.sensitive}
 
@@ -55,12 +49,10 @@ def replicate_keys(eng: Engine, source: int, destination: int, pin: bytes, desti
         raise ReplicationError("the source and the destination are the same token")
     with logged_in(eng, source, ck.CKU_USER, pin) as src, logged_in(eng, destination, ck.CKU_USER,
                                                                     destination_pin) as dst:
-        if not src.lineage or src.lineage != dst.lineage:
-            raise ReplicationError(f"the tokens are of different lineages ({src.lineage or 'none'} and "
-                                   f"{dst.lineage or 'none'}): keys replicate only between a token and the tokens "
-                                   "restored from its backups")
-        if not hmac.compare_digest(_key_check(src), _key_check(dst)):
-            raise ReplicationError("the tokens claim one lineage but hold different token keys: refused")
+        src_lineage, dst_lineage = lineage(src), lineage(dst)
+        if not hmac.compare_digest(src_lineage, dst_lineage):
+            raise ReplicationError(f"the tokens are of different lineages ({src_lineage} and {dst_lineage}): keys "
+                                   "replicate only between a token and the tokens restored from its backups")
         chosen = sorted((h, o) for h, o in src.objects.items() if o.object_class in KEY_CLASSES and select(h, o))
         if not chosen:
             raise ReplicationError("no key on the source token matches the filter")

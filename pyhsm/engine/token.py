@@ -120,11 +120,6 @@ class Token:
     def serial(self) -> bytes:
         return pad(self._meta.get("serial", b""), 16)
 
-    @property
-    def lineage(self) -> str:
-        """Shared by every token restored from this token's backups (they hold the same token key)."""
-        return self._meta.get("lineage", b"").decode()
-
     def failures(self, who: int) -> int:
         return int(self._meta.get(_fail_key(who), b"0"))
 
@@ -163,7 +158,6 @@ class Token:
                     "initialized": b"1",
                     "label": label.rstrip(b" "),
                     "serial": self._meta.get("serial") or os.urandom(8).hex().encode(),
-                    "lineage": new_lineage(),  # a new token key starts a new lineage
                     "so_key": token_key.wrap_for_pin(so_pin),
                     "user_key": None,
                     _fail_key(ck.CKU_SO): b"0",
@@ -347,10 +341,6 @@ def _aad(obj: P11Object, attr_type: int) -> bytes:
 def _aad_for(attrs: Mapping[int, Any], attr_type: int) -> bytes:
     # Bind every sealed value to its object (CKA_UNIQUE_ID) and attribute, so blobs cannot be swapped around.
     return bytes(attrs[ck.CKA_UNIQUE_ID]) + b"/" + attr_type.to_bytes(8, "big")
-
-
-def new_lineage() -> bytes:
-    return os.urandom(16).hex().encode()
 
 
 def _fail_key(who: int) -> str:
