@@ -95,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(parser: argparse.ArgumentParser, ctx: Context, argv: Sequence[str],
         defaults: argparse.Namespace | None = None) -> int:
-    """Parse and run one command; print its result or its error; return the exit status."""
-    fmt = getattr(defaults, "format", "json")
+    """Parse and run one command; print its result or its error; return the exit status (-1: no command)."""
     try:
         args = parser.parse_args(argv, namespace=argparse.Namespace(**vars(defaults or argparse.Namespace())))
     except ParserExit as exc:
@@ -129,8 +128,6 @@ def run(parser: argparse.ArgumentParser, ctx: Context, argv: Sequence[str],
         return _failed(ctx, fmt, str(exc), 1)
     except (UsageError, PinError) as exc:
         return _failed(ctx, fmt, str(exc), 2)
-    except ParserExit as exc:  # a command that runs a nested parser (the shell's `help`)
-        return exc.status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
