@@ -13,11 +13,10 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
-from pyhsm.mechanisms.block import BlockCipherOp, PadEncryptOp, UnpadDecryptOp
+from pyhsm.mechanisms.block import BlockCipher, Cbc, CbcPad, Ecb
 from pyhsm.mechanisms.generic import (
     MacSignOp,
     MacVerifyOp,
-    WrapsWithCipher,
     param_invalid,
     random_bytes,
     required_len,
@@ -47,12 +46,6 @@ def aes_algorithm(key: KeyView) -> algorithms.AES:
     return result
 
 
-def _iv(param: MechanismParam) -> bytes:
-    if not isinstance(param, bytes) or len(param) != BLOCK:
-        raise param_invalid("a 16-byte IV is required")
-    return param
-
-
 class AesMechanism(Mechanism):
     key_types = frozenset({ck.CKK_AES})
     info = MechanismInfo(16, 32, _CIPHER_FLAGS)
@@ -73,55 +66,28 @@ class AesKeyGen(Mechanism):
         return {ck.CKA_VALUE: random_bytes(length)}
 
 
-# ---- ECB / CBC without padding --------------------------------------------------------------------------------
-class BlockMode(AesMechanism):
-    def mode(self, param: MechanismParam) -> Any:
-        raise NotImplementedError
+# ---- ECB, CBC, CBC_PAD (block.py) ----------------------------------------------------------------------------
+class AesBlockCipher(AesMechanism, BlockCipher):
+    block = BLOCK
 
-    def encrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        ctx = Cipher(aes_algorithm(key), self.mode(param)).encryptor()
-        return BlockCipherOp(ctx, ck.CKR_DATA_LEN_RANGE, BLOCK)
-
-    def decrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        ctx = Cipher(aes_algorithm(key), self.mode(param)).decryptor()
-        return BlockCipherOp(ctx, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, BLOCK)
+    def algorithm(self, key: KeyView) -> algorithms.AES:
+        return aes_algorithm(key)
 
 
 @register
-class AesEcb(BlockMode):
+class AesEcb(AesBlockCipher, Ecb):
     ckm = ck.CKM_AES_ECB
 
-    def mode(self, param: MechanismParam) -> Any:
-        return modes.ECB()
-
 
 @register
-class AesCbc(BlockMode):
+class AesCbc(AesBlockCipher, Cbc):
     ckm = ck.CKM_AES_CBC
-    param_kind = ParamKind.BYTES
-
-    def check_param(self, param: MechanismParam) -> None:
-        _iv(param)
-
-    def mode(self, param: MechanismParam) -> Any:
-        return modes.CBC(_iv(param))
 
 
-# ---- CBC with PKCS#7 padding ----------------------------------------------------------------------------------
 @register
-class AesCbcPad(AesMechanism, WrapsWithCipher):
+class AesCbcPad(AesBlockCipher, CbcPad):
     ckm = ck.CKM_AES_CBC_PAD
     info = MechanismInfo(16, 32, _CIPHER_FLAGS | ck.CKF_WRAP | ck.CKF_UNWRAP)
-    param_kind = ParamKind.BYTES
-
-    def check_param(self, param: MechanismParam) -> None:
-        _iv(param)
-
-    def encrypt(self, key: KeyView, param: MechanismParam) -> PadEncryptOp:
-        return PadEncryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).encryptor(), BLOCK)
-
-    def decrypt(self, key: KeyView, param: MechanismParam) -> UnpadDecryptOp:
-        return UnpadDecryptOp(Cipher(aes_algorithm(key), modes.CBC(_iv(param))).decryptor(), BLOCK)
 
 
 # ---- CTR ------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
-from pyhsm.mechanisms.aes import BLOCK, AesMechanism, aes_algorithm
+from pyhsm.mechanisms.aes import BLOCK, AesBlockCipher, AesMechanism, aes_algorithm
 from pyhsm.mechanisms.generic import MAX_COLLECTED, BufferedCipherOp, param_invalid
 from pyhsm.mechanisms.params import CcmParams, MechanismParam, ParamKind
 from pyhsm.mechanisms.registry import KeyView, register
@@ -79,12 +79,6 @@ class AesCcm(AesMechanism):
 
 
 # ---- CTS (CBC-CS3) --------------------------------------------------------------------------------------------
-def _iv(param: MechanismParam) -> bytes:
-    if not isinstance(param, bytes) or len(param) != BLOCK:
-        raise param_invalid("a 16-byte IV is required")
-    return param
-
-
 def _xor(a: bytes, b: bytes) -> bytes:
     return bytes(x ^ y for x, y in zip(a, b, strict=True))
 
@@ -119,17 +113,17 @@ def cts_decrypt(key: KeyView, iv: bytes, data: bytes) -> bytes:
 
 
 @register
-class AesCts(AesMechanism):
+class AesCts(AesBlockCipher):
     ckm = ck.CKM_AES_CTS
     param_kind = ParamKind.BYTES
 
     def check_param(self, param: MechanismParam) -> None:
-        _iv(param)
+        self.iv(param)
 
     def encrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
-        iv = _iv(param)
+        iv = self.iv(param)
         return BufferedCipherOp(lambda data: cts_encrypt(key, iv, data), MAX_COLLECTED, ck.CKR_DATA_LEN_RANGE)
 
     def decrypt(self, key: KeyView, param: MechanismParam) -> BufferedCipherOp:
-        iv = _iv(param)
+        iv = self.iv(param)
         return BufferedCipherOp(lambda data: cts_decrypt(key, iv, data), MAX_COLLECTED, ck.CKR_ENCRYPTED_DATA_LEN_RANGE)

@@ -1,5 +1,5 @@
-"""Operations shared by the block cipher families (AES, DES3): ECB/CBC without padding and CBC with PKCS#7
-padding, over a pyca/cryptography cipher context.
+"""What the block cipher families (AES, DES3) share: ECB, CBC and CBC with PKCS#7 padding, as operations over a
+pyca/cryptography cipher context and as mechanism classes a family completes with its block size and cipher.
 
 Multi-part Update calls return every whole block that is ready (the cipher contexts buffer the remainder);
 CBC_PAD decryption holds back the last block until Final, where the padding is checked.
@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
+from pyhsm.mechanisms.generic import WrapsWithCipher, param_invalid
+from pyhsm.mechanisms.params import MechanismParam, ParamKind
+from pyhsm.mechanisms.registry import KeyView, Mechanism
 
 
 class BlockCipherOp:
@@ -80,3 +84,57 @@ class UnpadDecryptOp:
         if not data or len(data) % self._block:
             raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
         return self.update(data) + self.final()
+
+
+# ---- the modes, for any block cipher family ---------------------------------------------------------------------
+class BlockCipher(Mechanism):
+    """A family (AES, DES3) supplies its block size in bytes and `algorithm(key)`, the pyca/cryptography cipher."""
+
+    block: int
+
+    def algorithm(self, key: KeyView) -> Any:
+        raise NotImplementedError
+
+    def iv(self, param: MechanismParam) -> bytes:
+        if not isinstance(param, bytes) or len(param) != self.block:
+            raise param_invalid(f"a {self.block}-byte IV is required")
+        return param
+
+
+class Ecb(BlockCipher):
+    def encrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
+        return BlockCipherOp(Cipher(self.algorithm(key), modes.ECB()).encryptor(), ck.CKR_DATA_LEN_RANGE, self.block)
+
+    def decrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
+        ctx = Cipher(self.algorithm(key), modes.ECB()).decryptor()
+        return BlockCipherOp(ctx, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, self.block)
+
+
+class Cbc(BlockCipher):
+    param_kind = ParamKind.BYTES
+
+    def check_param(self, param: MechanismParam) -> None:
+        self.iv(param)
+
+    def encrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
+        ctx = Cipher(self.algorithm(key), modes.CBC(self.iv(param))).encryptor()
+        return BlockCipherOp(ctx, ck.CKR_DATA_LEN_RANGE, self.block)
+
+    def decrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
+        ctx = Cipher(self.algorithm(key), modes.CBC(self.iv(param))).decryptor()
+        return BlockCipherOp(ctx, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, self.block)
+
+
+class CbcPad(BlockCipher, WrapsWithCipher):
+    """CBC with PKCS#7 padding; also a wrap mechanism (wrapping is single-part encryption of the key material)."""
+
+    param_kind = ParamKind.BYTES
+
+    def check_param(self, param: MechanismParam) -> None:
+        self.iv(param)
+
+    def encrypt(self, key: KeyView, param: MechanismParam) -> PadEncryptOp:
+        return PadEncryptOp(Cipher(self.algorithm(key), modes.CBC(self.iv(param))).encryptor(), self.block)
+
+    def decrypt(self, key: KeyView, param: MechanismParam) -> UnpadDecryptOp:
+        return UnpadDecryptOp(Cipher(self.algorithm(key), modes.CBC(self.iv(param))).decryptor(), self.block)

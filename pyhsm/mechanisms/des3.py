@@ -8,16 +8,12 @@ Key sizes in CK_MECHANISM_INFO are in bytes, as for AES.
 
 from __future__ import annotations
 
-from typing import Any
-
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
-from pyhsm.mechanisms.block import BlockCipherOp, PadEncryptOp, UnpadDecryptOp
-from pyhsm.mechanisms.generic import WrapsWithCipher, param_invalid, random_bytes
-from pyhsm.mechanisms.params import MechanismParam, ParamKind
+from pyhsm.mechanisms.block import BlockCipher, Cbc, CbcPad, Ecb
+from pyhsm.mechanisms.generic import random_bytes
 from pyhsm.mechanisms.registry import KeyView, Mechanism, MechanismInfo, Template, register
 
 BLOCK = 8
@@ -39,12 +35,6 @@ def des3_algorithm(key: KeyView) -> TripleDES:
 
     result: TripleDES = key.cached("des3.algorithm", load)
     return result
-
-
-def _iv(param: MechanismParam) -> bytes:
-    if not isinstance(param, bytes) or len(param) != BLOCK:
-        raise param_invalid("an 8-byte IV is required")
-    return param
 
 
 class Des3Mechanism(Mechanism):
@@ -71,50 +61,24 @@ class Des3KeyGen(Mechanism):
                 return {ck.CKA_VALUE: key}
 
 
-class Des3BlockMode(Des3Mechanism):
-    def mode(self, param: MechanismParam) -> Any:
-        raise NotImplementedError
+class Des3BlockCipher(Des3Mechanism, BlockCipher):
+    block = BLOCK
 
-    def encrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        ctx = Cipher(des3_algorithm(key), self.mode(param)).encryptor()
-        return BlockCipherOp(ctx, ck.CKR_DATA_LEN_RANGE, BLOCK)
-
-    def decrypt(self, key: KeyView, param: MechanismParam) -> BlockCipherOp:
-        ctx = Cipher(des3_algorithm(key), self.mode(param)).decryptor()
-        return BlockCipherOp(ctx, ck.CKR_ENCRYPTED_DATA_LEN_RANGE, BLOCK)
+    def algorithm(self, key: KeyView) -> TripleDES:
+        return des3_algorithm(key)
 
 
 @register
-class Des3Ecb(Des3BlockMode):
+class Des3Ecb(Des3BlockCipher, Ecb):
     ckm = ck.CKM_DES3_ECB
 
-    def mode(self, param: MechanismParam) -> Any:
-        return modes.ECB()
-
 
 @register
-class Des3Cbc(Des3BlockMode):
+class Des3Cbc(Des3BlockCipher, Cbc):
     ckm = ck.CKM_DES3_CBC
-    param_kind = ParamKind.BYTES
-
-    def check_param(self, param: MechanismParam) -> None:
-        _iv(param)
-
-    def mode(self, param: MechanismParam) -> Any:
-        return modes.CBC(_iv(param))
 
 
 @register
-class Des3CbcPad(Des3Mechanism, WrapsWithCipher):
+class Des3CbcPad(Des3BlockCipher, CbcPad):
     ckm = ck.CKM_DES3_CBC_PAD
     info = MechanismInfo(KEY_BYTES, KEY_BYTES, _CIPHER_FLAGS | ck.CKF_WRAP | ck.CKF_UNWRAP)
-    param_kind = ParamKind.BYTES
-
-    def check_param(self, param: MechanismParam) -> None:
-        _iv(param)
-
-    def encrypt(self, key: KeyView, param: MechanismParam) -> PadEncryptOp:
-        return PadEncryptOp(Cipher(des3_algorithm(key), modes.CBC(_iv(param))).encryptor(), BLOCK)
-
-    def decrypt(self, key: KeyView, param: MechanismParam) -> UnpadDecryptOp:
-        return UnpadDecryptOp(Cipher(des3_algorithm(key), modes.CBC(_iv(param))).decryptor(), BLOCK)

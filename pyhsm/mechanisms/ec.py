@@ -31,6 +31,7 @@ from pyhsm.mechanisms.generic import (
     HashThenSign,
     Signer,
     Verifier,
+    pair_params,
     param_invalid,
 )
 from pyhsm.mechanisms.params import Ecdh1Params, MechanismParam, ParamKind
@@ -154,12 +155,7 @@ class EcKeyPairGen(Mechanism):
     info = MechanismInfo(MIN_BITS, MAX_BITS, ck.CKF_GENERATE_KEY_PAIR | EC_FLAGS)
 
     def generate_key_pair(self, public: Template, private: Template) -> tuple[Template, Template]:
-        params = public.get(ck.CKA_EC_PARAMS, private.get(ck.CKA_EC_PARAMS))
-        if params is None:
-            raise CKRError(ck.CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
-        params = bytes(params)
-        if private.get(ck.CKA_EC_PARAMS, params) != params:
-            raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "the templates name different curves")
+        params = pair_params(public, private)
         curve = curve_for_params(params)
         key = ec.generate_private_key(curve)
         point = der_octet_string(key.public_key().public_bytes(serialization.Encoding.X962,

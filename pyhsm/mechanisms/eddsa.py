@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
-from pyhsm.mechanisms.generic import BufferedSignOp, BufferedVerifyOp, param_invalid
+from pyhsm.mechanisms.generic import BufferedSignOp, BufferedVerifyOp, pair_params, param_invalid
 from pyhsm.mechanisms.params import EddsaParams, MechanismParam, ParamKind
 from pyhsm.mechanisms.registry import KeyView, Mechanism, MechanismInfo, Template, register
 from pyhsm.objects.okp_keys import OkpCurve, der_octet_string, okp_curve
@@ -26,12 +26,7 @@ OKP_FLAGS = ck.CKF_EC_F_P | ck.CKF_EC_OID | ck.CKF_EC_CURVENAME
 
 def okp_key_pair(public: Template, private: Template, key_type: int) -> tuple[Template, Template]:
     """Key pair generation shared with the Montgomery family: the curve comes from CKA_EC_PARAMS."""
-    params = public.get(ck.CKA_EC_PARAMS, private.get(ck.CKA_EC_PARAMS))
-    if params is None:
-        raise CKRError(ck.CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
-    params = bytes(params)
-    if private.get(ck.CKA_EC_PARAMS, params) != params:
-        raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "the templates name different curves")
+    params = pair_params(public, private)
     curve = okp_curve(params, key_type)
     key = curve.private_class.generate()
     point = der_octet_string(key.public_key().public_bytes_raw())

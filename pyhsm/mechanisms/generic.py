@@ -99,6 +99,17 @@ def required_len(template: Template, what: str = "CKA_VALUE_LEN") -> int:
     return int(value)
 
 
+def pair_params(public: Template, private: Template) -> bytes:
+    """CKA_EC_PARAMS for a key pair: from either template (required), the same in both if both give it."""
+    params = public.get(ck.CKA_EC_PARAMS, private.get(ck.CKA_EC_PARAMS))
+    if params is None:
+        raise CKRError(ck.CKR_TEMPLATE_INCOMPLETE, "CKA_EC_PARAMS is required")
+    params = bytes(params)
+    if private.get(ck.CKA_EC_PARAMS, params) != params:
+        raise CKRError(ck.CKR_TEMPLATE_INCONSISTENT, "the templates name different curves")
+    return params
+
+
 # ---- hash-then-sign operations ---------------------------------------------------------------------------------
 class HashSignOp:
     __slots__ = ("_alg", "_hash", "_sign")

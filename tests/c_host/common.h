@@ -52,17 +52,19 @@ static inline CK_OBJECT_HANDLE find(CK_SESSION_HANDLE s, CK_ULONG cls, const cha
 }
 
 static inline CK_SLOT_ID token_slot(void) {
-    CK_SLOT_ID slots[256];
-    CK_ULONG n = 256;
     char padded[32];
     memset(padded, ' ', sizeof padded);
     memcpy(padded, token_label, strnlen(token_label, sizeof padded));
-    f->C_GetSlotList(1, slots, &n);
-    for (CK_ULONG i = 0; i < n; i++) {
+    CK_ULONG n = 0;
+    f->C_GetSlotList(1, NULL, &n); /* the shared test store may hold hundreds of tokens */
+    CK_SLOT_ID *slots = calloc(n + 1, sizeof *slots), found = (CK_SLOT_ID)-1;
+    if (f->C_GetSlotList(1, slots, &n) != CKR_OK) n = 0;
+    for (CK_ULONG i = 0; i < n && found == (CK_SLOT_ID)-1; i++) {
         CK_TOKEN_INFO ti;
-        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, padded, sizeof padded)) return slots[i];
+        if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && !memcmp(ti.label, padded, sizeof padded)) found = slots[i];
     }
-    return (CK_SLOT_ID)-1;
+    free(slots);
+    return found;
 }
 
 #endif
