@@ -9,11 +9,26 @@ it insists on its enum types.
 from __future__ import annotations
 
 import ctypes
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pkcs11
+import pytest
+from p11_helpers import USER_PIN, init_token
 
 ULONG, BBOOL, PTR = ctypes.c_ulong, ctypes.c_ubyte, ctypes.c_void_p
+
+
+@pytest.fixture(scope="module", name="session")
+def shared_session(lib) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """One logged-in read-write session on one fresh token for a whole mechanism test module (every test makes its
+    own keys): initialising a token costs about a second, its PIN key derivation being slow on purpose. A module
+    imports this to replace conftest's per-test `session`."""
+    label = f"m-{uuid.uuid4().hex[:10]}"
+    init_token(label)
+    with lib.get_token(token_label=label).open(rw=True, user_pin=USER_PIN) as s:
+        yield s
 
 
 def _member(enum: Any, value: int, name: str) -> Any:

@@ -8,7 +8,11 @@ import os
 import pkcs11
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
-from mech_params import CCM, Packed
+from mech_params import (
+    CCM,
+    Packed,
+    shared_session,  # noqa: F401  (one token per module)
+)
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 KEY = bytes(range(0x40, 0x50))  # SP 800-38C appendix C.1 key

@@ -9,7 +9,12 @@ import pkcs11
 import pytest
 from cryptography.hazmat.primitives import keywrap, padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from mech_params import Packed, gcm, mechanism
+from mech_params import (
+    Packed,
+    gcm,
+    mechanism,
+    shared_session,  # noqa: F401  (one token per module)
+)
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 
 from pyhsm import constants as ck

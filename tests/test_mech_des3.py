@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from mech_params import shared_session  # noqa: F401  (one token per module)
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 KEY = bytes.fromhex("0123456789abcdef23456789abcdef01456789abcdef0123")  # SP 800-67 example key (K1, K2, K3)

@@ -7,6 +7,7 @@ import pkcs11
 import pytest
 from cryptography.hazmat.primitives import keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+from mech_params import shared_session  # noqa: F401  (one token per module)
 from p11_helpers import raises_rv
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 

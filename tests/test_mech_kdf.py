@@ -21,6 +21,7 @@ from mech_params import (
     Packed,
     key_type,
     mechanism,
+    shared_session,  # noqa: F401  (one token per module)
 )
 from pkcs11 import Attribute, KeyType, ObjectClass
 

@@ -8,7 +8,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import x448, x25519
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
-from mech_params import key_type, mechanism
+from mech_params import (
+    key_type,
+    mechanism,
+    shared_session,  # noqa: F401  (one token per module)
+)
 from pkcs11 import KDF, Attribute, KeyType, Mechanism, ObjectClass
 
 from pyhsm import constants as ck

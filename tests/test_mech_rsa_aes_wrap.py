@@ -15,7 +15,13 @@ import pkcs11
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from mech_params import RSA_AES_KEY_WRAP, Packed, mechanism, oaep
+from mech_params import (
+    RSA_AES_KEY_WRAP,
+    Packed,
+    mechanism,
+    oaep,
+    shared_session,  # noqa: F401  (one token per module)
+)
 from pkcs11 import Attribute, KeyType, ObjectClass
 from pkcs11.util.rsa import decode_rsa_private_key, decode_rsa_public_key
 

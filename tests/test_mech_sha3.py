@@ -12,7 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from mech_params import mechanism
+from mech_params import (
+    mechanism,
+    shared_session,  # noqa: F401  (one token per module)
+)
 from pkcs11 import MGF, Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11.util.ec import encode_named_curve_parameters
 from pkcs11.util.rsa import decode_rsa_private_key
