@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyhsm.store.backup_file import BackupError, Progress
 from pyhsm.store.directory import TokenDirectory
-from pyhsm.store.sqlite import SqliteTokenStore
+from pyhsm.store.sqlite import SqliteTokenStore, StoreError
 
 _PAGES_PER_STEP = 256
 
@@ -77,8 +77,12 @@ def install_image(directory: TokenDirectory, image: bytes, meta: Mapping[str, by
             os.umask(old_umask)
             memory.close()
         store = SqliteTokenStore(tmp)
-        store.set_meta(meta)
-        store.close()
+        try:
+            store.set_meta(meta)
+        except StoreError as exc:  # e.g. a backup from a newer pyhsm whose store schema this one does not know
+            raise BackupError(f"the backup cannot become a token here: {exc}") from None
+        finally:
+            store.close()
         if Path(f"{tmp}-wal").exists():  # the last close checkpoints and removes it; a token is one file
             raise BackupError(f"could not checkpoint {tmp}; it is left for inspection")
         while True:
