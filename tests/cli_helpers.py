@@ -68,8 +68,7 @@ class Cli:
         return self.environment()
 
 
-@pytest.fixture(name="cli")
-def cli_fixture(tmp_path: Path) -> Cli:
+def new_cli(tmp_path: Path) -> Cli:
     """A store holding one token, LABEL, and the environment of its default crypto user."""
     store = tmp_path / "store"
     store.mkdir()
@@ -77,6 +76,11 @@ def cli_fixture(tmp_path: Path) -> Cli:
     tool.ok("token", "init", "--label", LABEL, "--so-pin", SO_PIN, "--pin", USER_PIN)
     tool.env = {"PYHSM_ROLE": "crypto-user", "PYHSM_PASSWORD": USER_PIN}
     return tool
+
+
+@pytest.fixture(name="cli")
+def cli_fixture(tmp_path: Path) -> Cli:
+    return new_cli(tmp_path)
 
 
 def module_path() -> str:
