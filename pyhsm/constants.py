@@ -309,6 +309,12 @@ CKA_HAS_RESET = 0x302
 CKA_ALLOWED_MECHANISMS = CKF_ARRAY_ATTRIBUTE | 0x600
 CKA_PROFILE_ID = 0x601
 CKA_VENDOR_DEFINED = 0x80000000
+# pyhsm's vendor attributes (CloudHSM-style management, docs/architecture.md). Bit 29 must stay clear: the store
+# marks sealed values with it.
+CKA_PYHSM_OWNER = CKA_VENDOR_DEFINED | 0x50480001  # UTF-8 name of the crypto user who owns the object
+CKA_PYHSM_SHARED_USERS = CKA_VENDOR_DEFINED | 0x50480002  # comma-separated names the owner shared it with
+CKA_PYHSM_MANAGE_QUORUM = CKA_VENDOR_DEFINED | 0x50480003  # approvals needed for key-management (0/1 = none)
+CKA_PYHSM_USE_QUORUM = CKA_VENDOR_DEFINED | 0x50480004  # approvals needed for key-usage (0/1 = none)
 
 # ---- mechanisms ----------------------------------------------------------------------
 CKM_RSA_PKCS_KEY_PAIR_GEN = 0x0000

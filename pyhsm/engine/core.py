@@ -10,8 +10,12 @@ from pathlib import Path
 
 from pyhsm import __version__
 from pyhsm import constants as ck
+from pyhsm.engine import policy
+from pyhsm.engine.accounts import role_of
+from pyhsm.engine.clock import Clock, now
 from pyhsm.engine.session import Session
-from pyhsm.engine.token import MAX_PIN_LEN, MIN_PIN_LEN, Token
+from pyhsm.engine.token import Token
+from pyhsm.engine.token_users import MAX_PIN_LEN, MIN_PIN_LEN
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms import registry
 from pyhsm.store.directory import TokenDirectory
@@ -38,8 +42,9 @@ class TokenInfo:
 
 
 class EngineCore:
-    def __init__(self, store_dir: Path | None = None) -> None:
+    def __init__(self, store_dir: Path | None = None, clock: Clock = now) -> None:
         self._store_dir = store_dir
+        self.clock = clock  # quorum expiry and audit times (tests move it forward)
         self._lock = threading.RLock()
         self._initialized = False
         self._directory: TokenDirectory | None = None
@@ -120,10 +125,13 @@ class EngineCore:
         with self._lock:
             token = self._tokens.get(slot_id)
             if token is None and slot_id in directory.slots():
-                token = self._tokens[slot_id] = Token(slot_id, directory.open(slot_id))
+                token = self._tokens[slot_id] = self._open_token(directory, slot_id)
             if token is not None:
                 token.sync()
             return token
+
+    def _open_token(self, directory: TokenDirectory, slot_id: int) -> Token:
+        return Token(slot_id, directory.open(slot_id), directory.audit_path(slot_id), self.clock)
 
     def get_token_info(self, slot_id: int) -> TokenInfo:
         token = self.token(slot_id)
@@ -135,15 +143,25 @@ class EngineCore:
         return TokenInfo(label, MANUFACTURER, b"pyhsm", serial, flags, len(sessions),
                          sum(1 for s in sessions if s.rw), MAX_PIN_LEN, MIN_PIN_LEN)
 
+    def _fips(self, slot_id: int) -> bool:
+        token = self.token(slot_id)
+        return token is not None and token.fips
+
     def get_mechanism_list(self, slot_id: int) -> list[int]:
-        self._check_slot(slot_id)
-        return sorted(registry.all_mechanisms())
+        fips = self._fips(slot_id)
+        mechanisms = registry.all_mechanisms()
+        return sorted(m for m in mechanisms if policy.listed(m, registry.lookup(m).info.flags, fips))
 
     def get_mechanism_info(self, slot_id: int, mechanism: int) -> registry.MechanismInfo:
-        self._check_slot(slot_id)
-        return registry.lookup(mechanism).info
+        info = registry.lookup(mechanism).info
+        flags = policy.mechanism_flags(mechanism, info.flags, self._fips(slot_id))
+        if not policy.listed(mechanism, flags, False):
+            raise CKRError(ck.CKR_MECHANISM_INVALID, "not allowed in this token's FIPS mode")
+        return registry.MechanismInfo(info.min_key, info.max_key, flags)
 
-    def init_token(self, slot_id: int, so_pin: bytes, label: bytes) -> None:
+    def init_token(self, slot_id: int, so_pin: bytes, label: bytes, fips: bool = False) -> None:
+        """C_InitToken; `fips` (not reachable through PKCS#11, which has no such parameter) fixes the token's
+        mode until it is initialised again."""
         directory = self._check_slot(slot_id)
         with self._lock:
             if any(s.token.slot_id == slot_id for s in self._sessions.values()):
@@ -152,8 +170,8 @@ class EngineCore:
             if token is None:
                 if slot_id not in directory.slots():
                     directory.create(slot_id)
-                token = self._tokens[slot_id] = Token(slot_id, directory.open(slot_id))
-            token.initialize(so_pin, label)
+                token = self._tokens[slot_id] = self._open_token(directory, slot_id)
+            token.initialize(so_pin, label, fips)
 
     # ---- sessions -----------------------------------------------------------------------------------
     def open_session(self, slot_id: int, flags: int) -> int:
@@ -168,6 +186,10 @@ class EngineCore:
                 raise CKRError(ck.CKR_SESSION_READ_WRITE_SO_EXISTS)
             if len(self._sessions) >= MAX_SESSIONS:
                 raise CKRError(ck.CKR_SESSION_COUNT, f"this process has {MAX_SESSIONS} sessions open")
+            limit = token.settings.limits.max_sessions
+            if sum(1 for s in self._sessions.values() if s.token is token) >= limit:
+                raise CKRError(ck.CKR_SESSION_COUNT, f"this application already has {limit} sessions on the token "
+                                                     "(the token's session quota)")
             handle = next(self._handles)
             self._sessions[handle] = Session(handle, token, rw)
             return handle
@@ -194,8 +216,10 @@ class EngineCore:
         self._sessions.pop(session.handle, None)
         token = session.token
         token.drop_session_objects(lambda o: o.owner_session == session.handle)
-        if not any(s.token is token for s in self._sessions.values()):
+        if not any(s.token is token for s in self._sessions.values()) and token.user is not None:
+            user, role = token.username, role_of(token.user)
             token.logout_state()  # the login belongs to the application's sessions: gone with the last one
+            token.record("logout", session.handle, user=user, role=role, detail={"reason": "last session closed"})
 
     def get_session_info(self, handle: int) -> tuple[int, int, int]:
         session = self.session(handle)
@@ -214,7 +238,7 @@ class EngineCore:
         with self._lock:
             if user_type == ck.CKU_SO and any(s.token is token and not s.rw for s in self._sessions.values()):
                 raise CKRError(ck.CKR_SESSION_READ_ONLY_EXISTS)
-        token.login(user_type, pin)  # the PIN KDF is slow on purpose: not under the engine-wide lock
+        token.login(user_type, pin, handle)  # the PIN KDF is slow on purpose: not under the engine-wide lock
 
     def _context_login(self, session: Session, pin: bytes) -> None:
         if session.token.user != ck.CKU_USER:
@@ -222,7 +246,7 @@ class EngineCore:
         waiting = [op for op in session.ops.values() if op.needs_context_login]
         if not waiting:
             raise CKRError(ck.CKR_OPERATION_NOT_INITIALIZED, "no operation waits for a context-specific login")
-        session.token.verify_pin(ck.CKU_USER, pin)
+        session.token.verify_pin(pin)
         for op in waiting:
             op.needs_context_login = False
 
@@ -234,20 +258,21 @@ class EngineCore:
                 raise CKRError(ck.CKR_USER_NOT_LOGGED_IN)
             # Section 5.6: private session objects of the application are destroyed at logout.
             token.drop_session_objects(lambda o: o.is_private)
+            user, role = token.username, token.user
             token.logout_state()
+        token.record("logout", handle, user=user, role=role_of(role) if role is not None else None)
 
     def init_pin(self, handle: int, pin: bytes) -> None:
         session = self.session(handle)
         if session.state() != ck.CKS_RW_SO_FUNCTIONS:
             raise CKRError(ck.CKR_USER_NOT_LOGGED_IN, "C_InitPIN needs the SO logged in")
-        session.token.init_user_pin(pin)
+        session.token.init_user_pin(pin, handle)
 
     def set_pin(self, handle: int, old_pin: bytes, new_pin: bytes) -> None:
         session = self.session(handle)
         if not session.rw:
             raise CKRError(ck.CKR_SESSION_READ_ONLY)
-        who = ck.CKU_SO if session.token.user == ck.CKU_SO else ck.CKU_USER
-        session.token.set_pin(who, old_pin, new_pin)
+        session.token.set_pin(old_pin, new_pin, handle)
 
     # ---- random ---------------------------------------------------------------------------------------
     def generate_random(self, handle: int, length: int) -> bytes:

@@ -7,6 +7,7 @@ CKA_ALWAYS_AUTHENTICATE); the mechanism does the cryptography; the session appli
 from __future__ import annotations
 
 from pyhsm import constants as ck
+from pyhsm.engine import ownership, policy
 from pyhsm.engine.object_functions import ObjectFunctions
 from pyhsm.engine.objects import P11Object
 from pyhsm.engine.session import Operation, OpKind, Output, Session, Stage
@@ -28,6 +29,7 @@ class CryptoFunctions(ObjectFunctions):
                    invalid: int = ck.CKR_KEY_HANDLE_INVALID) -> P11Object:
         """Find a key and check it may be used with this mechanism for this purpose."""
         key = self.object(session, key_handle, invalid)
+        ownership.require_key_user(session.token)
         if key.object_class not in (ck.CKO_PUBLIC_KEY, ck.CKO_PRIVATE_KEY, ck.CKO_SECRET_KEY):
             raise CKRError(invalid, "not a key")
         if key.attrs.get(ck.CKA_KEY_TYPE) not in mech.key_types:
@@ -39,10 +41,12 @@ class CryptoFunctions(ObjectFunctions):
             raise CKRError(ck.CKR_MECHANISM_INVALID, "not in the key's CKA_ALLOWED_MECHANISMS")
         return session.token.unseal(key)
 
-    def _mechanism(self, mechanism: int, flag: int, param: MechanismParam) -> registry.Mechanism:
+    def _mechanism(self, session: Session, mechanism: int, flag: int, param: MechanismParam) -> registry.Mechanism:
         mech = registry.lookup(mechanism)
         if not mech.info.flags & flag:
             raise CKRError(ck.CKR_MECHANISM_INVALID)
+        if not policy.mechanism_flags(mechanism, mech.info.flags, session.token.fips) & flag:
+            raise CKRError(ck.CKR_MECHANISM_INVALID, "not allowed in this token's FIPS mode")
         mech.check_param(param)
         return mech
 
@@ -53,7 +57,7 @@ class CryptoFunctions(ObjectFunctions):
             if kind in session.ops:
                 raise CKRError(ck.CKR_OPERATION_ACTIVE)
             usage_attr, flag = USAGE[kind]
-            mech = self._mechanism(mechanism, flag, param)
+            mech = self._mechanism(session, mechanism, flag, param)
             key = self.usable_key(session, mech, key_handle, usage_attr)
             impl = getattr(mech, kind.value)(key, param)
             needs_login = kind in (OpKind.SIGN, OpKind.DECRYPT) and bool(key.attrs.get(ck.CKA_ALWAYS_AUTHENTICATE))
@@ -64,7 +68,7 @@ class CryptoFunctions(ObjectFunctions):
         with session.lock:
             if OpKind.DIGEST in session.ops:
                 raise CKRError(ck.CKR_OPERATION_ACTIVE)
-            mech = self._mechanism(mechanism, ck.CKF_DIGEST, param)
+            mech = self._mechanism(session, mechanism, ck.CKF_DIGEST, param)
             session.start(Operation(OpKind.DIGEST, mech.digest(param)))
 
     def end_operation(self, kind: OpKind, handle: int) -> None:
@@ -102,6 +106,7 @@ class CryptoFunctions(ObjectFunctions):
 
         def absorb_key(op: Operation) -> None:  # any error here ends the digest, as for DigestUpdate
             key = self.object(session, key_handle, ck.CKR_KEY_HANDLE_INVALID)
+            ownership.require_key_user(session.token)
             if key.object_class != ck.CKO_SECRET_KEY:
                 raise CKRError(ck.CKR_KEY_INDIGESTIBLE, "only secret keys can be digested")
             op.impl.update(bytes(session.token.unseal(key).attrs[ck.CKA_VALUE]))

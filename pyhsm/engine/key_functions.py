@@ -6,6 +6,7 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from pyhsm import constants as ck
+from pyhsm.engine import ownership
 from pyhsm.engine.crypto_functions import CryptoFunctions
 from pyhsm.engine.object_functions import RawTemplate, decode_template
 from pyhsm.engine.objects import P11Object
@@ -46,15 +47,16 @@ def _sensitivity(attrs: dict[int, Any], generated: bool, base: dict[int, Any] | 
 
 
 class KeyFunctions(CryptoFunctions):
-    def _gen_mechanism(self, mechanism: int, flag: int, param: MechanismParam) -> tuple[registry.Mechanism, int]:
-        mech = self._mechanism(mechanism, flag, param)
+    def _gen_mechanism(self, session: Session, mechanism: int, flag: int,
+                       param: MechanismParam) -> tuple[registry.Mechanism, int]:
+        mech = self._mechanism(session, mechanism, flag, param)
         if mech.generates is None:
             raise CKRError(ck.CKR_MECHANISM_INVALID)
         return mech, mech.generates
 
     def generate_key(self, handle: int, mechanism: int, param: MechanismParam, template: RawTemplate) -> int:
         session = self.session(handle)
-        mech, key_type = self._gen_mechanism(mechanism, ck.CKF_GENERATE, param)
+        mech, key_type = self._gen_mechanism(session, mechanism, ck.CKF_GENERATE, param)
         values = decode_template(template)
         _fixed(values, ck.CKA_CLASS, ck.CKO_SECRET_KEY)
         _fixed(values, ck.CKA_KEY_TYPE, key_type)
@@ -64,12 +66,12 @@ class KeyFunctions(CryptoFunctions):
         attrs[ck.CKA_KEY_GEN_MECHANISM] = mechanism
         _sensitivity(attrs, generated=True)
         complete_key_material(attrs)
-        return self.store_new_object(session, attrs).handle
+        return self.store_new_object(session, attrs, "key.generate").handle
 
     def generate_key_pair(self, handle: int, mechanism: int, param: MechanismParam,
                           public_template: RawTemplate, private_template: RawTemplate) -> tuple[int, int]:
         session = self.session(handle)
-        mech, key_type = self._gen_mechanism(mechanism, ck.CKF_GENERATE_KEY_PAIR, param)
+        mech, key_type = self._gen_mechanism(session, mechanism, ck.CKF_GENERATE_KEY_PAIR, param)
         is_so = session.token.user == ck.CKU_SO
         pub_values, priv_values = decode_template(public_template), decode_template(private_template)
         _fixed(pub_values, ck.CKA_CLASS, ck.CKO_PUBLIC_KEY)
@@ -86,9 +88,9 @@ class KeyFunctions(CryptoFunctions):
             attrs[ck.CKA_KEY_GEN_MECHANISM] = mechanism
             _sensitivity(attrs, generated=True)
         complete_key_material(public)
-        pub_obj = self.store_new_object(session, public)
+        pub_obj = self.store_new_object(session, public, "key.generate")
         try:
-            priv_obj = self.store_new_object(session, private)
+            priv_obj = self.store_new_object(session, private, "key.generate")
         except Exception:
             self.destroy_object(handle, pub_obj.handle)  # never leave half a key pair behind
             raise
@@ -98,12 +100,13 @@ class KeyFunctions(CryptoFunctions):
     def wrap_key(self, handle: int, mechanism: int, param: MechanismParam, wrapping_handle: int,
                  key_handle: int) -> bytes:
         session = self.session(handle)
-        mech = self._mechanism(mechanism, ck.CKF_WRAP, param)
+        mech = self._mechanism(session, mechanism, ck.CKF_WRAP, param)
         wrapping_key = self.usable_key(session, mech, wrapping_handle, ck.CKA_WRAP,
                                        ck.CKR_WRAPPING_KEY_HANDLE_INVALID)
         key = self.object(session, key_handle, ck.CKR_KEY_HANDLE_INVALID)
         if key.object_class not in (ck.CKO_SECRET_KEY, ck.CKO_PRIVATE_KEY):
             raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE)
+        ownership.require_manager(session.token, key, ck.CKR_KEY_NOT_WRAPPABLE, "wrap (export)")
         if not key.attrs.get(ck.CKA_EXTRACTABLE, False):
             raise CKRError(ck.CKR_KEY_UNEXTRACTABLE)
         if key.attrs.get(ck.CKA_WRAP_WITH_TRUSTED) and not wrapping_key.attrs.get(ck.CKA_TRUSTED):
@@ -115,12 +118,15 @@ class KeyFunctions(CryptoFunctions):
             material = bytes(key.attrs[ck.CKA_VALUE])
         else:
             material = private_key_to_pkcs8(key.attrs)
-        return mech.wrap(wrapping_key, param, material)
+        wrapped = mech.wrap(wrapping_key, param, material)
+        self.audit_object(session, "key.wrap", key, detail={"wrapping_key": f"0x{wrapping_handle:x}",
+                                                            "mechanism": f"0x{mechanism:x}"})
+        return wrapped
 
     def unwrap_key(self, handle: int, mechanism: int, param: MechanismParam, unwrapping_handle: int,
                    wrapped: bytes, template: RawTemplate) -> int:
         session = self.session(handle)
-        mech = self._mechanism(mechanism, ck.CKF_UNWRAP, param)
+        mech = self._mechanism(session, mechanism, ck.CKF_UNWRAP, param)
         unwrapping_key = self.usable_key(session, mech, unwrapping_handle, ck.CKA_UNWRAP,
                                          ck.CKR_UNWRAPPING_KEY_HANDLE_INVALID)
         values = _apply_template(unwrapping_key.attrs.get(ck.CKA_UNWRAP_TEMPLATE, ()), decode_template(template))
@@ -136,14 +142,16 @@ class KeyFunctions(CryptoFunctions):
         attrs[ck.CKA_KEY_GEN_MECHANISM] = ck.CK_UNAVAILABLE_INFORMATION
         _sensitivity(attrs, generated=False)
         complete_key_material(attrs)
-        return self.store_new_object(session, attrs).handle
+        return self.store_new_object(session, attrs, "key.unwrap").handle
 
     # ---- derivation -----------------------------------------------------------------------------------------
     def derive_key(self, handle: int, mechanism: int, param: MechanismParam, base_handle: int,
                    template: RawTemplate) -> int:
         session = self.session(handle)
-        mech = self._mechanism(mechanism, ck.CKF_DERIVE, param)
+        mech = self._mechanism(session, mechanism, ck.CKF_DERIVE, param)
         base = self.usable_key(session, mech, base_handle, ck.CKA_DERIVE)
+        # The derived key would be the deriver's own (and could be made extractable): deriving is exporting.
+        ownership.require_manager(session.token, base, ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "derive from")
         param, others = self._resolve_key_handles(session, param)
         values = _apply_template(base.attrs.get(ck.CKA_DERIVE_TEMPLATE, ()), decode_template(template))
         if mech.derives_data:
@@ -163,7 +171,7 @@ class KeyFunctions(CryptoFunctions):
         }
         _sensitivity(attrs, generated=False, base=history)
         complete_key_material(attrs)
-        return self.store_new_object(session, attrs).handle
+        return self.store_new_object(session, attrs, "key.derive").handle
 
     def _derive_data(self, session: Session, mech: registry.Mechanism, base: P11Object, param: MechanismParam,
                      values: dict[int, Any]) -> int:

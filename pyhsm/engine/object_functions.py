@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyhsm import constants as ck
+from pyhsm.engine import ownership
 from pyhsm.engine.core import MAX_SESSION_OBJECTS, EngineCore
 from pyhsm.engine.objects import P11Object, next_session_object_handle
 from pyhsm.engine.session import Operation, OpKind, Session
@@ -40,13 +41,11 @@ def unique_id() -> bytes:
 
 class ObjectFunctions(EngineCore):
     # ---- visibility and access ----------------------------------------------------------------------
-    def _visible(self, session: Session, obj: P11Object) -> bool:
-        return not obj.is_private or session.token.user == ck.CKU_USER
-
     def object(self, session: Session, handle: int, invalid: int = ck.CKR_OBJECT_HANDLE_INVALID) -> P11Object:
+        """An object this session's user may see (pyhsm/engine/ownership.py); others do not exist for them."""
         session.token.sync()
         obj = session.token.get(handle)
-        if obj is None or not self._visible(session, obj):
+        if obj is None or not ownership.visible(session.token, obj):
             raise CKRError(invalid)
         return obj
 
@@ -57,16 +56,26 @@ class ObjectFunctions(EngineCore):
         if attrs.get(ck.CKA_PRIVATE) and session.token.user != ck.CKU_USER:
             raise CKRError(ck.CKR_USER_NOT_LOGGED_IN)
 
-    def store_new_object(self, session: Session, attrs: dict[int, Any]) -> P11Object:
+    def store_new_object(self, session: Session, attrs: dict[int, Any], event: str = "object.create") -> P11Object:
+        """Every new object comes through here: owner, quota, storage, audit."""
         self._check_may_store(session, attrs)
+        ownership.stamp_new_object(session.token, attrs)
         attrs[ck.CKA_UNIQUE_ID] = unique_id()
         if attrs.get(ck.CKA_TOKEN):
-            return session.token.add_token_object(attrs)
-        if sum(len(t.session_objects) for t in self._tokens.values()) >= MAX_SESSION_OBJECTS:
-            raise CKRError(ck.CKR_DEVICE_MEMORY, f"this process holds {MAX_SESSION_OBJECTS} session objects")
-        obj = P11Object(next_session_object_handle(), attrs, owner_session=session.handle)
-        session.token.add_session_object(obj)
+            obj = session.token.add_token_object(attrs)
+        else:
+            if sum(len(t.session_objects) for t in self._tokens.values()) >= MAX_SESSION_OBJECTS:
+                raise CKRError(ck.CKR_DEVICE_MEMORY, f"this process holds {MAX_SESSION_OBJECTS} session objects")
+            obj = P11Object(next_session_object_handle(), attrs, owner_session=session.handle)
+            session.token.add_session_object(obj)
+        self.audit_object(session, event, obj)
         return obj
+
+    def audit_object(self, session: Session, event: str, obj: P11Object, result: BaseException | None = None,
+                     detail: dict[str, Any] | None = None) -> None:
+        facts: dict[str, Any] = {"class": obj.object_class, "token": obj.is_token,
+                                    "label": bytes(obj.attrs.get(ck.CKA_LABEL, b"")).decode("utf-8", "replace")}
+        session.token.record(event, session.handle, obj=obj.handle, result=result, detail=facts | (detail or {}))
 
     # ---- C_CreateObject / C_CopyObject / C_DestroyObject ----------------------------------------------
     def create_object(self, handle: int, template: RawTemplate) -> int:
@@ -89,24 +98,27 @@ class ObjectFunctions(EngineCore):
     def copy_object(self, handle: int, obj_handle: int, template: RawTemplate) -> int:
         session = self.session(handle)
         obj = self.object(session, obj_handle)
+        ownership.require_manager(session.token, obj, ck.CKR_ACTION_PROHIBITED, "copy")
         if not obj.attrs.get(ck.CKA_COPYABLE, True):
             raise CKRError(ck.CKR_ACTION_PROHIBITED, "the object is not copyable")
         changes = decode_template(template)
         obj.schema.check_set(obj.attrs, changes, copying=True, is_so=session.token.user == ck.CKU_SO)
         session.token.unseal(obj)
         attrs = {t: v for t, v in obj.attrs.items() if not isinstance(v, Sealed)} | changes
-        return self.store_new_object(session, attrs).handle
+        return self.store_new_object(session, attrs, "object.copy").handle
 
     def destroy_object(self, handle: int, obj_handle: int) -> None:
         session = self.session(handle)
         obj = self.object(session, obj_handle)
         self._check_may_store(session, obj.attrs)
+        ownership.require_manager(session.token, obj, ck.CKR_ACTION_PROHIBITED, "destroy")
         if not obj.attrs.get(ck.CKA_DESTROYABLE, True):
             raise CKRError(ck.CKR_ACTION_PROHIBITED, "the object is not destroyable")
         if obj.is_token:
             session.token.destroy_token_object(obj)
         else:
             session.token.drop_session_objects(lambda o: o is obj)
+        self.audit_object(session, "object.destroy", obj)
 
     def get_object_size(self, handle: int, obj_handle: int) -> int:
         session = self.session(handle)
@@ -134,14 +146,25 @@ class ObjectFunctions(EngineCore):
         session = self.session(handle)
         obj = self.object(session, obj_handle)
         self._check_may_store(session, obj.attrs)
+        changes = decode_template(template)
+        self._check_may_modify(session, obj, changes)
+        obj.schema.check_set(obj.attrs, changes, copying=False, is_so=session.token.user == ck.CKU_SO)
+        self.save_attributes(session, obj, changes)
+        self.audit_object(session, "object.set-attribute", obj,
+                          detail={"attributes": [f"0x{t:x}" for t in sorted(changes)]})
+
+    def _check_may_modify(self, session: Session, obj: P11Object, changes: Mapping[int, Any]) -> None:
+        # CKA_TRUSTED is the SO's to set (footnote 10) on any object it can see; every other change is the owner's.
+        if session.token.user != ck.CKU_SO or set(changes) != {ck.CKA_TRUSTED}:
+            ownership.require_manager(session.token, obj, ck.CKR_ACTION_PROHIBITED, "modify")
         if not obj.attrs.get(ck.CKA_MODIFIABLE, True):
             raise CKRError(ck.CKR_ACTION_PROHIBITED, "the object is not modifiable")
-        changes = decode_template(template)
-        obj.schema.check_set(obj.attrs, changes, copying=False, is_so=session.token.user == ck.CKU_SO)
+
+    def save_attributes(self, session: Session, obj: P11Object, changes: Mapping[int, Any]) -> None:
         if obj.is_token:
-            session.token.update_token_object(obj, obj.attrs | changes)
+            session.token.update_token_object(obj, obj.attrs | dict(changes))
         else:
-            obj.replace_attrs(obj.attrs | changes)
+            obj.replace_attrs(obj.attrs | dict(changes))
             session.token.changed()
 
     # ---- search --------------------------------------------------------------------------------------------
@@ -151,7 +174,8 @@ class ObjectFunctions(EngineCore):
         token = session.token
         with token.lock:
             token.sync()
-            found = [o.handle for o in token.candidates(criteria) if self._visible(session, o) and o.matches(criteria)]
+            found = [o.handle for o in token.candidates(criteria)
+                     if ownership.visible(token, o) and o.matches(criteria)]
         found.reverse()  # popped from the end, so the caller sees them in store order
         session.start(Operation(OpKind.FIND, found))
 

@@ -2,26 +2,25 @@
 
 Login state belongs to the application (this process), is shared by all its sessions on the token and is lost
 when the last session closes. Sensitive attribute values are sealed under the token key, which exists in memory
-only while someone is logged in (the SO and the user each hold a copy wrapped under their own PIN).
+only while someone is logged in (every user holds a copy wrapped under their own password).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from pyhsm import constants as ck
+from pyhsm.engine.accounts import ADMIN, DEFAULT_USER, INITIAL_ADMIN, split_pin
+from pyhsm.engine.clock import Clock, now
 from pyhsm.engine.objects import P11Object
+from pyhsm.engine.token_users import TokenUsers, check_new_pin
 from pyhsm.errors import CKRError
 from pyhsm.objects import codec
+from pyhsm.objects.classes import KEY_CLASSES
 from pyhsm.store.base import TokenStore
-from pyhsm.store.sealing import TokenKey, WrongPin
-
-MIN_PIN_LEN = 4
-MAX_PIN_LEN = 255
-MAX_PIN_FAILURES = 10
+from pyhsm.store.sealing import TokenKey
 
 
 class Sealed:
@@ -38,39 +37,24 @@ class Sealed:
     __hash__ = None  # type: ignore[assignment]
 
 
-def check_new_pin(pin: bytes) -> None:
-    """A PIN being set: MIN_PIN_LEN to MAX_PIN_LEN bytes of valid UTF-8 (CK_UTF8CHAR; overlong forms, encoded
-    surrogates and stray bytes are CKR_PIN_INVALID, so every host can type the PIN it was given)."""
-    if not MIN_PIN_LEN <= len(pin) <= MAX_PIN_LEN:
-        raise CKRError(ck.CKR_PIN_LEN_RANGE, f"PINs are {MIN_PIN_LEN} to {MAX_PIN_LEN} bytes")
-    try:
-        pin.decode("utf-8")
-    except UnicodeDecodeError:
-        raise CKRError(ck.CKR_PIN_INVALID, "a PIN must be UTF-8") from None
-
-
 def pad(text: bytes, size: int) -> bytes:
     return text[:size].ljust(size, b" ")
 
 
-class Token:
-    def __init__(self, slot_id: int, store: TokenStore) -> None:
-        self.slot_id = slot_id
-        self.store = store
-        self.lock = threading.RLock()
-        self.user: int | None = None  # CKU_SO / CKU_USER while logged in
-        self.token_key: TokenKey | None = None
+class Token(TokenUsers):
+    def __init__(self, slot_id: int, store: TokenStore, audit_path: Path | None = None, clock: Clock = now) -> None:
+        super().__init__(slot_id, store, audit_path, clock)
         self.objects: dict[int, P11Object] = {}  # token objects by handle (= store row id)
         self.session_objects: dict[int, P11Object] = {}
         self._by_label: dict[bytes, list[P11Object]] | None = None  # rebuilt lazily after any change
         self._seq = 0
-        self._meta: dict[str, bytes] = {}
         self.reload()
 
     # ---- persistent metadata -------------------------------------------------------------
     def reload(self) -> None:
         with self.lock:
-            self._meta = self.store.all_meta()
+            self.sync_meta()
+            self.migrate_legacy_credentials()
             self.objects.clear()
             self.changed()
             self._seq, changes = self.store.changes_since(0)
@@ -81,7 +65,7 @@ class Token:
         if not self.store.refresh_needed():
             return
         with self.lock:
-            self._meta = self.store.all_meta()
+            self.sync_meta()
             self._seq, changes = self.store.changes_since(self._seq)
             self._apply(changes)
 
@@ -106,11 +90,8 @@ class Token:
                 attrs[attr_type & ~SEALED_FLAG] = Sealed(value)
             else:
                 attrs[attr_type] = codec.decode(attr_type, value)
+        attrs.setdefault(ck.CKA_PYHSM_OWNER, DEFAULT_USER.encode())  # objects from before users existed
         return attrs
-
-    @property
-    def initialized(self) -> bool:
-        return self._meta.get("initialized") == b"1"
 
     @property
     def label(self) -> bytes:
@@ -120,112 +101,34 @@ class Token:
     def serial(self) -> bytes:
         return pad(self._meta.get("serial", b""), 16)
 
-    def failures(self, who: int) -> int:
-        return int(self._meta.get(_fail_key(who), b"0"))
 
     def flags(self) -> int:
-        flags = ck.CKF_RNG | ck.CKF_LOGIN_REQUIRED
+        flags = ck.CKF_RNG | ck.CKF_LOGIN_REQUIRED | self.user_flags()
         if self.initialized:
             flags |= ck.CKF_TOKEN_INITIALIZED
-        if "user_key" in self._meta:
-            flags |= ck.CKF_USER_PIN_INITIALIZED
-        for who, low, final, locked in (
-            (ck.CKU_USER, ck.CKF_USER_PIN_COUNT_LOW, ck.CKF_USER_PIN_FINAL_TRY, ck.CKF_USER_PIN_LOCKED),
-            (ck.CKU_SO, ck.CKF_SO_PIN_COUNT_LOW, ck.CKF_SO_PIN_FINAL_TRY, ck.CKF_SO_PIN_LOCKED),
-        ):
-            count = self.failures(who)
-            if count >= MAX_PIN_FAILURES:
-                flags |= locked
-            elif count == MAX_PIN_FAILURES - 1:
-                flags |= final | low
-            elif count > 0:
-                flags |= low
         return flags
 
-    # ---- initialisation and PINs ---------------------------------------------------------------
-    def initialize(self, so_pin: bytes, label: bytes) -> None:
+    def initialize(self, so_pin: bytes, label: bytes, fips: bool, session: int | None = None) -> None:
         """C_InitToken: a new token, or the re-initialisation of an existing one (which needs its SO PIN)."""
         check_new_pin(so_pin)
         with self.lock:
             self.sync()
             if self.initialized:
-                self._unwrap("so_key", ck.CKU_SO, so_pin)
+                name, password = split_pin(so_pin, ADMIN, self.users())
+                self.unwrap_for(name, password)
             token_key = TokenKey.generate()
             with self.store.transaction():
                 for oid in list(self.store.load_objects()):
                     self.store.delete_object(oid)
-                self.store.set_meta({
-                    "initialized": b"1",
-                    "label": label.rstrip(b" "),
-                    "serial": self._meta.get("serial") or os.urandom(8).hex().encode(),
-                    "so_key": token_key.wrap_for_pin(so_pin),
-                    "user_key": None,
-                    _fail_key(ck.CKU_SO): b"0",
-                    _fail_key(ck.CKU_USER): b"0",
-                })
+                self.store.set_meta(self.initial_meta(so_pin, label, token_key, fips))
             self.logout_state()
             self.reload()
-
-    def login(self, user: int, pin: bytes) -> None:
-        with self.lock:
-            self.sync()
-            if self.user is not None:
-                raise CKRError(ck.CKR_USER_ALREADY_LOGGED_IN if self.user == user
-                               else ck.CKR_USER_ANOTHER_ALREADY_LOGGED_IN)
-            if user == ck.CKU_USER and "user_key" not in self._meta:
-                raise CKRError(ck.CKR_USER_PIN_NOT_INITIALIZED)
-            self.token_key = self._unwrap(_key_name(user), user, pin)
-            self.user = user
-
-    def verify_pin(self, user: int, pin: bytes) -> None:
-        """Check a PIN without changing the login state (CKU_CONTEXT_SPECIFIC)."""
-        with self.lock:
-            self._unwrap(_key_name(user), user, pin)
-
-    def _unwrap(self, meta_key: str, who: int, pin: bytes) -> TokenKey:
-        """Unwrap the token key with a PIN, counting failures so a PIN locks after MAX_PIN_FAILURES."""
-        if self.failures(who) >= MAX_PIN_FAILURES:
-            raise CKRError(ck.CKR_PIN_LOCKED)
-        blob = self._meta.get(meta_key)
-        if blob is None:
-            raise CKRError(ck.CKR_USER_PIN_NOT_INITIALIZED)
-        try:
-            key = TokenKey.unwrap_with_pin(blob, pin)
-        except WrongPin:
-            count = self.failures(who) + 1
-            self.store.set_meta({_fail_key(who): str(count).encode()})
-            self._meta[_fail_key(who)] = str(count).encode()
-            raise CKRError(ck.CKR_PIN_LOCKED if count >= MAX_PIN_FAILURES else ck.CKR_PIN_INCORRECT) from None
-        if self.failures(who):
-            self.store.set_meta({_fail_key(who): b"0"})
-            self._meta[_fail_key(who)] = b"0"
-        return key
-
-    def init_user_pin(self, pin: bytes) -> None:
-        """C_InitPIN by the SO: (re)wrap the token key for the user and unlock the user PIN."""
-        check_new_pin(pin)
-        assert self.token_key is not None
-        with self.lock:
-            self.store.set_meta({"user_key": self.token_key.wrap_for_pin(pin), _fail_key(ck.CKU_USER): b"0"})
-            self.sync_meta()
-
-    def set_pin(self, who: int, old_pin: bytes, new_pin: bytes) -> None:
-        check_new_pin(new_pin)
-        with self.lock:
-            self.sync()
-            key = self._unwrap(_key_name(who), who, old_pin)
-            self.store.set_meta({_key_name(who): key.wrap_for_pin(new_pin)})
-            self.sync_meta()
-
-    def sync_meta(self) -> None:
-        self._meta = self.store.all_meta()
+        self.record("token.init", session, user=INITIAL_ADMIN, role=ADMIN,
+                    detail={"label": label.rstrip(b" ").decode("utf-8", "replace"), "fips": fips})
 
     def logout_state(self) -> None:
         """Forget the login and every plaintext copy of sensitive values."""
-        self.user = None
-        if self.token_key is not None:
-            self.token_key.clear()
-        self.token_key = None
+        super().logout_state()
         for obj in self.objects.values():
             self._reseal(obj)
 
@@ -304,11 +207,21 @@ class Token:
     def add_token_object(self, attrs: dict[int, Any]) -> P11Object:
         with self.lock:
             encoded = self.store_encode(attrs, _schema_sensitive(attrs))
-            oid = self.store.insert_object(encoded)
+            with self.store.transaction():
+                if attrs[ck.CKA_CLASS] in KEY_CLASSES:
+                    self._check_key_quota()
+                oid = self.store.insert_object(encoded)
             # Keep only the sealed form in memory; plaintext comes back through unseal() when a key is used.
             obj = self.objects[oid] = P11Object(oid, self._decode_stored(encoded))
             self.changed()
             return obj
+
+    def _check_key_quota(self) -> None:
+        """Inside the insert's transaction, after catching up with other processes: the count is exact."""
+        self.sync()
+        limit = self.settings.limits.max_keys
+        if sum(1 for o in self.objects.values() if o.object_class in KEY_CLASSES) >= limit:
+            raise CKRError(ck.CKR_DEVICE_MEMORY, f"the token holds its quota of {limit} keys")
 
     def update_token_object(self, obj: P11Object, attrs: dict[int, Any]) -> None:
         with self.lock:
@@ -343,9 +256,3 @@ def _aad_for(attrs: Mapping[int, Any], attr_type: int) -> bytes:
     return bytes(attrs[ck.CKA_UNIQUE_ID]) + b"/" + attr_type.to_bytes(8, "big")
 
 
-def _fail_key(who: int) -> str:
-    return "so_failures" if who == ck.CKU_SO else "user_failures"
-
-
-def _key_name(who: int) -> str:
-    return "so_key" if who == ck.CKU_SO else "user_key"

@@ -28,6 +28,8 @@ STORAGE = [
     Attr(ck.CKA_COPYABLE, default=True, change=C.ONLY_TO_FALSE),
     Attr(ck.CKA_DESTROYABLE, default=True, change=C.ON_COPY),
     Attr(ck.CKA_UNIQUE_ID, rule=R.TOKEN_SUPPLIED),
+    # pyhsm vendor attribute: the crypto user who owns the object (pyhsm/engine/ownership.py).
+    Attr(ck.CKA_PYHSM_OWNER, rule=R.TOKEN_SUPPLIED),
 ]
 
 DATA = [
@@ -75,6 +77,14 @@ WRAP_TEMPLATE = [Attr(ck.CKA_WRAP_TEMPLATE, default=())]
 UNWRAP_TEMPLATE = [Attr(ck.CKA_UNWRAP_TEMPLATE, default=())]
 DERIVE_TEMPLATE = [Attr(ck.CKA_DERIVE_TEMPLATE, default=())]
 
+# pyhsm vendor attributes of keys kept by their owner: a template may set them when the key is made; afterwards
+# sharing changes only through the engine's share/unshare API, and quorum values never.
+OWNER_CONTROLS = [
+    Attr(ck.CKA_PYHSM_SHARED_USERS, default=b""),
+    Attr(ck.CKA_PYHSM_MANAGE_QUORUM, default=0),
+    Attr(ck.CKA_PYHSM_USE_QUORUM, default=0),
+]
+
 PUBLIC_KEY = [
     Attr(ck.CKA_SUBJECT, default=b"", change=C.ANY),
     Attr(ck.CKA_ENCRYPT, default=True, change=C.ANY),
@@ -102,6 +112,7 @@ PRIVATE_KEY = [
     Attr(ck.CKA_PUBLIC_KEY_INFO, default=b""),
     *UNWRAP_TEMPLATE,
     *DERIVE_TEMPLATE,
+    *OWNER_CONTROLS,
 ]
 
 SECRET_KEY = [
@@ -122,6 +133,7 @@ SECRET_KEY = [
     *WRAP_TEMPLATE,
     *UNWRAP_TEMPLATE,
     *DERIVE_TEMPLATE,
+    *OWNER_CONTROLS,
 ]
 
 RSA_PUBLIC = [

@@ -18,6 +18,10 @@ class TokenDirectory:
     def path(self, slot: int) -> Path:
         return self.root / f"token-{slot}.sqlite3"
 
+    def audit_path(self, slot: int) -> Path:
+        """The token's audit log (pyhsm/audit.py), next to its database."""
+        return self.root / f"token-{slot}.audit.jsonl"
+
     def slots(self) -> list[int]:
         return sorted(int(m.group(1)) for p in self.root.iterdir() if (m := _NAME.match(p.name)))
 

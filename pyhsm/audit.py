@@ -1,0 +1,180 @@
+"""The audit log of a token: append-only, hash-chained JSON lines, shared by every process using the token.
+
+One line per event::
+
+    {"seq": 7, "time": "2026-12-01T22:10:03.123Z", "user": "alice", "role": "crypto-user", "session": 3,
+     "pid": 4242, "event": "key.share", "object": "0x2a", "result": "ok", "detail": {...},
+     "prev": "<hash of line 6>", "hash": "<sha256 of prev + this line without its hash>"}
+
+Several processes (NGINX workers, the CLI, a database) append at once: each append opens the file with O_APPEND and
+holds an exclusive flock while it reads the last line (for `seq` and `prev`) and writes the next one, so the chain
+stays linear. After writing, still under the lock, the new head (seq, hash) is handed to a callback that records it
+in the token store: `verify` then detects an edited, deleted, inserted or reordered line by the chain, and a
+truncated tail by the recorded head missing from the file. Someone able to rewrite both the log and the token store
+can forge history; that is outside what a hash chain can prevent.
+
+Secrets never enter the log: callers pass names, handles and outcomes only, and `append` refuses bytes values.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+FIELDS = ("seq", "time", "user", "role", "session", "pid", "event", "object", "result", "detail")
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """sha256 over the previous hash and the canonical JSON of the record without its own hash."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(str(record.get("prev", "")).encode() + b"\n" + canonical.encode()).hexdigest()
+
+
+def timestamp(seconds: float) -> str:
+    millis = int(seconds * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def _check_no_secret_types(value: Any) -> None:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError("audit records hold text and numbers only, never raw bytes")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _check_no_secret_types(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_no_secret_types(item)
+
+
+@dataclass
+class Verification:
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+    last: tuple[int, str] | None = None  # (seq, hash) of the last record
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    # ---- writing ----------------------------------------------------------------------------------------
+    def append(self, entry: Mapping[str, Any], record_head: Callable[[int, str], None] | None = None) -> dict[str, Any]:
+        """Append one event (keys from FIELDS, without seq/prev/hash) and return the full record."""
+        _check_no_secret_types(entry)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            last = self._last_record()
+            record: dict[str, Any] = {k: entry.get(k) for k in FIELDS}
+            record["seq"] = (int(last["seq"]) + 1) if last else 1
+            record["prev"] = str(last["hash"]) if last else GENESIS
+            record["hash"] = record_hash(record)
+            line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
+            os.write(fd, line.encode())
+            if record_head is not None:
+                record_head(record["seq"], record["hash"])
+            return record
+        finally:
+            os.close(fd)  # releases the flock
+
+    def _last_record(self) -> dict[str, Any] | None:
+        """The last complete line, read backwards from the end (the log can be large)."""
+        with open(self.path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            chunk, data = 4096, b""
+            pos = end
+            while pos > 0:
+                step = min(chunk, pos)
+                pos -= step
+                f.seek(pos)
+                data = f.read(step) + data
+                lines = data.rstrip(b"\n").split(b"\n")
+                if len(lines) > 1 or pos == 0:
+                    last = lines[-1]
+                    if not last:
+                        return None
+                    try:
+                        parsed = json.loads(last)
+                    except json.JSONDecodeError:
+                        return {"seq": -1, "hash": "corrupt"}  # appends go on; verify reports the bad line
+                    return parsed if isinstance(parsed, dict) else {"seq": -1, "hash": "corrupt"}
+        return None
+
+    # ---- reading ----------------------------------------------------------------------------------------
+    def lines(self) -> list[str]:
+        try:
+            return self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+
+    def verify(self, head: tuple[int, str] | None) -> Verification:
+        """Check the whole chain, and that the head the token store recorded is in it."""
+        result = Verification()
+        prev, expected_seq, head_seen = GENESIS, 1, head is None
+        for number, line in enumerate(self.lines(), start=1):
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError
+            except ValueError:
+                result.problems.append(f"line {number}: not a JSON record")
+                continue
+            seq = record.get("seq")
+            if seq != expected_seq:
+                result.problems.append(f"line {number}: sequence {seq}, expected {expected_seq} "
+                                       "(a record was removed, inserted or moved)")
+            if record.get("prev") != prev:
+                result.problems.append(f"line {number}: does not chain to the record before it")
+            if record_hash(record) != record.get("hash"):
+                result.problems.append(f"line {number}: contents were altered (hash mismatch)")
+            if head is not None and seq == head[0]:
+                head_seen = record.get("hash") == head[1]
+                if not head_seen:
+                    result.problems.append(f"line {number}: differs from the head recorded in the token store")
+                    head_seen = True  # reported once
+            prev = str(record.get("hash"))
+            expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
+            result.records += 1
+            result.last = (int(seq) if isinstance(seq, int) else -1, prev)
+        if not head_seen and head is not None:
+            result.problems.append(f"the log ends before record {head[0]}, the head recorded in the token store "
+                                   "(records were removed from the end, or the log was replaced)")
+        return result
+
+    def follow(self, start_at_end: bool, poll_seconds: float = 0.5,
+               keep_going: Callable[[], bool] = lambda: True) -> Iterator[dict[str, Any]]:
+        """Records as they are appended (`tail -f`), from the end or from the beginning of the log."""
+        offset = 0
+        if start_at_end and self.path.exists():
+            offset = self.path.stat().st_size
+        pending = b""
+        while keep_going():
+            try:
+                with open(self.path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+            except FileNotFoundError:
+                data = b""
+            offset += len(data)
+            pending += data
+            *complete, pending = pending.split(b"\n")
+            for raw in complete:
+                try:
+                    yield json.loads(raw)
+                except json.JSONDecodeError:
+                    yield {"event": "unreadable-line", "line": raw.decode("utf-8", "replace")}
+            if not data:
+                time.sleep(poll_seconds)
