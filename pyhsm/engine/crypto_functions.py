@@ -7,7 +7,7 @@ CKA_ALWAYS_AUTHENTICATE); the mechanism does the cryptography; the session appli
 from __future__ import annotations
 
 from pyhsm import constants as ck
-from pyhsm.engine import ownership, policy
+from pyhsm.engine import approvals, ownership, policy
 from pyhsm.engine.object_functions import ObjectFunctions
 from pyhsm.engine.objects import P11Object
 from pyhsm.engine.session import Operation, OpKind, Output, Session, Stage
@@ -39,6 +39,8 @@ class CryptoFunctions(ObjectFunctions):
         allowed = key.attrs.get(ck.CKA_ALLOWED_MECHANISMS, ())
         if allowed and mech.ckm not in allowed:
             raise CKRError(ck.CKR_MECHANISM_INVALID, "not in the key's CKA_ALLOWED_MECHANISMS")
+        approvals.require_key_quorum(session.token, key, policy.SERVICE_KEY_USAGE, ck.CKR_KEY_FUNCTION_NOT_PERMITTED,
+                                     session.handle)
         return session.token.unseal(key)
 
     def _mechanism(self, session: Session, mechanism: int, flag: int, param: MechanismParam) -> registry.Mechanism:
@@ -109,6 +111,8 @@ class CryptoFunctions(ObjectFunctions):
             ownership.require_key_user(session.token)
             if key.object_class != ck.CKO_SECRET_KEY:
                 raise CKRError(ck.CKR_KEY_INDIGESTIBLE, "only secret keys can be digested")
+            approvals.require_key_quorum(session.token, key, policy.SERVICE_KEY_USAGE,
+                                         ck.CKR_KEY_FUNCTION_NOT_PERMITTED, session.handle)
             op.impl.update(bytes(session.token.unseal(key).attrs[ck.CKA_VALUE]))
 
         with session.lock:

@@ -6,7 +6,7 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from pyhsm import constants as ck
-from pyhsm.engine import ownership
+from pyhsm.engine import approvals, ownership, policy
 from pyhsm.engine.crypto_functions import CryptoFunctions
 from pyhsm.engine.object_functions import RawTemplate, decode_template
 from pyhsm.engine.objects import P11Object
@@ -113,6 +113,8 @@ class KeyFunctions(CryptoFunctions):
             raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE, "the key may only be wrapped with a trusted key")
         if not key.matches(dict(wrapping_key.attrs.get(ck.CKA_WRAP_TEMPLATE, ()))):
             raise CKRError(ck.CKR_KEY_NOT_WRAPPABLE, "the key does not match the wrapping key's CKA_WRAP_TEMPLATE")
+        approvals.require_key_quorum(session.token, key, policy.SERVICE_KEY_MANAGEMENT, ck.CKR_KEY_NOT_WRAPPABLE,
+                                     session.handle)
         session.token.unseal(key)
         if key.object_class == ck.CKO_SECRET_KEY:
             material = bytes(key.attrs[ck.CKA_VALUE])

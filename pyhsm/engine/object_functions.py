@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyhsm import constants as ck
-from pyhsm.engine import ownership
+from pyhsm.engine import approvals, ownership, policy
 from pyhsm.engine.core import MAX_SESSION_OBJECTS, EngineCore
 from pyhsm.engine.objects import P11Object, next_session_object_handle
 from pyhsm.engine.session import Operation, OpKind, Session
@@ -149,6 +149,8 @@ class ObjectFunctions(EngineCore):
         changes = decode_template(template)
         self._check_may_modify(session, obj, changes)
         obj.schema.check_set(obj.attrs, changes, copying=False, is_so=session.token.user == ck.CKU_SO)
+        approvals.require_key_quorum(session.token, obj, policy.SERVICE_KEY_MANAGEMENT, ck.CKR_ACTION_PROHIBITED,
+                                     session.handle)
         self.save_attributes(session, obj, changes)
         self.audit_object(session, "object.set-attribute", obj,
                           detail={"attributes": [f"0x{t:x}" for t in sorted(changes)]})
