@@ -154,12 +154,19 @@ class AuditLog:
                                    "(records were removed from the end, or the log was replaced)")
         return result
 
-    def follow(self, start_at_end: bool, poll_seconds: float = 0.5,
+    def tail(self, count: int) -> tuple[list[str], int]:
+        """The last `count` lines and the byte offset where the log ended when they were read (for `follow`)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return [], 0
+        end = data.rfind(b"\n") + 1  # a line still being written is left for follow()
+        lines = data[:end].decode("utf-8", "replace").splitlines()
+        return (lines[-count:] if count else []), end
+
+    def follow(self, offset: int, poll_seconds: float = 0.2,
                keep_going: Callable[[], bool] = lambda: True) -> Iterator[dict[str, Any]]:
-        """Records as they are appended (`tail -f`), from the end or from the beginning of the log."""
-        offset = 0
-        if start_at_end and self.path.exists():
-            offset = self.path.stat().st_size
+        """Records appended after byte `offset`, as they come (`tail -f`)."""
         pending = b""
         while keep_going():
             try:

@@ -61,7 +61,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyhsm.cli import backup, crypto, integrations, interactive, keys, session, token
+    from pyhsm.cli import audit, backup, crypto, integrations, interactive, keys, session, token
 
     parser = Parser(
         prog="pyhsm", description="Manage pyhsm, a software HSM exposed as the PKCS#11 module libpyhsm.so. "
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_parser(sub)
     integrations.add_parser(sub)
     backup.add_parser(sub)
+    audit.add_parser(sub)
     return parser
 
 

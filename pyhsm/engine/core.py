@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pyhsm import __version__
 from pyhsm import constants as ck
+from pyhsm.audit import AuditLog
 from pyhsm.engine import policy
 from pyhsm.engine.accounts import role_of
 from pyhsm.engine.clock import Clock, now
@@ -172,6 +173,13 @@ class EngineCore:
                     directory.create(slot_id)
                 token = self._tokens[slot_id] = self._open_token(directory, slot_id)
             token.initialize(so_pin, label, fips)
+
+    def audit_log(self, slot_id: int) -> tuple[AuditLog, tuple[int, str] | None]:
+        """A token's audit log and the head (seq, hash) its store recorded; needs no login."""
+        token = self.token(slot_id)
+        if token is None or token.audit is None:
+            raise CKRError(ck.CKR_TOKEN_NOT_RECOGNIZED, "the slot holds no initialised token")
+        return token.audit, token.audit_head()
 
     # ---- sessions -----------------------------------------------------------------------------------
     def open_session(self, slot_id: int, flags: int) -> int:

@@ -38,15 +38,9 @@ class QuorumFunctions(UserFunctions):
         session = self.session(handle)
         token = session.token
         token.sync()
-        try:
+        with token.audited("quorum.approve", handle, obj=token_id, detail={"approver": approver}):
             target = approvals.find(token, token_id)
-            approved = approvals.approve(token, token_id, approver, signature, self._eligible(session, target))
-        except CKRError as exc:
-            token.record("quorum.approve", handle, obj=token_id, result=exc, detail={"approver": approver})
-            raise
-        token.record("quorum.approve", handle, obj=token_id,
-                     detail={"approver": approver, "approvals": len(approved.approvals)})
-        return approved
+            return approvals.approve(token, token_id, approver, signature, self._eligible(session, target))
 
     def _eligible(self, session: Session, target: QuorumToken) -> list[str]:
         token = session.token
@@ -73,15 +67,10 @@ class QuorumFunctions(UserFunctions):
         """An admin sets a token service's quorum value; once "quorum" is above 1, changing it needs a quorum."""
         session = self._admin(handle)
         token = session.token
-        detail = {"service": service, "value": value}
-        try:
+        with token.audited("quorum.set-value", handle, detail={"service": service, "value": value}):
             settings = token.settings.with_quorum(service, value)
             admins = sum(1 for r in token.users().values() if r.role == ADMIN)
             if value > admins:
                 raise CKRError(ck.CKR_ARGUMENTS_BAD, f"a quorum of {value} needs as many admins (there are {admins})")
             approvals.require_token_quorum(token, policy.SERVICE_QUORUM, handle)
             token.write_meta({policy.SETTINGS_KEY: settings.encode()})
-        except CKRError as exc:
-            token.record("quorum.set-value", handle, result=exc, detail=detail)
-            raise
-        token.record("quorum.set-value", handle, detail=detail)

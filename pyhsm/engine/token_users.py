@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -275,6 +277,17 @@ class TokenUsers:
             "result": result_text(result), "detail": detail,
         }
         self.audit.append(entry, self._record_head)
+
+    @contextmanager
+    def audited(self, event: str, session: int | None, *, obj: str | int | None = None,
+                detail: dict[str, object] | None = None) -> Iterator[None]:
+        """Record `event` after the block, with its outcome (the CKR code when it raised CKRError)."""
+        try:
+            yield
+        except CKRError as exc:
+            self.record(event, session, obj=obj, result=exc, detail=detail)
+            raise
+        self.record(event, session, obj=obj, detail=detail)
 
     def _record_head(self, seq: int, digest: str) -> None:
         self.store.set_meta({AUDIT_HEAD: f"{seq}:{digest}".encode()})

@@ -70,7 +70,7 @@ class UserFunctions(KeyFunctions):
         token = session.token
         name, role = check_name(name), check_role(role)
         token.settings.password.check(password)
-        try:
+        with token.audited("user.create", handle, obj=name, detail={"role": role}):
             if name in token.users():
                 raise CKRError(ck.CKR_ARGUMENTS_BAD, f"user {name!r} already exists")
             limit = token.settings.limits.max_users
@@ -78,17 +78,13 @@ class UserFunctions(KeyFunctions):
                 raise CKRError(ck.CKR_DEVICE_MEMORY, f"the token holds its quota of {limit} users")
             approvals.require_token_quorum(token, policy.SERVICE_USER, handle)
             token.put_user(token.new_account(name, role, password, managed=True))
-        except CKRError as exc:
-            token.record("user.create", handle, obj=name, result=exc, detail={"role": role})
-            raise
-        token.record("user.create", handle, obj=name, detail={"role": role})
         return UserInfo(name, role, False, False)
 
     def delete_user(self, handle: int, name: str) -> None:
         session = self._admin(handle)
         token = session.token
         name = check_name(name)
-        try:
+        with token.audited("user.delete", handle, obj=name):
             record = token.users().get(name)
             if record is None:
                 raise CKRError(ck.CKR_ARGUMENTS_BAD, f"no user {name!r}")
@@ -103,10 +99,6 @@ class UserFunctions(KeyFunctions):
             approvals.require_token_quorum(token, policy.SERVICE_USER, handle)
             self._forget_shares(session, name)
             token.remove_user(name)
-        except CKRError as exc:
-            token.record("user.delete", handle, obj=name, result=exc)
-            raise
-        token.record("user.delete", handle, obj=name)
 
     def _forget_shares(self, session: Session, name: str) -> None:
         """A deleted user's access to keys shared with them goes with them."""
@@ -121,7 +113,7 @@ class UserFunctions(KeyFunctions):
         session = self._logged_in(handle)
         token = session.token
         name = check_name(name)
-        try:
+        with token.audited("user.change-password", handle, obj=name):
             record = token.users().get(name)
             if record is None:
                 raise CKRError(ck.CKR_ARGUMENTS_BAD, f"no user {name!r}")
@@ -132,10 +124,6 @@ class UserFunctions(KeyFunctions):
             token.settings.password.check(new_password)
             assert token.token_key is not None
             token.set_password(name, new_password, token.token_key)
-        except CKRError as exc:
-            token.record("user.change-password", handle, obj=name, result=exc)
-            raise
-        token.record("user.change-password", handle, obj=name)
 
     def register_quorum_key(self, handle: int, public_key_pem: bytes) -> None:
         """Register (or replace) the logged-in user's quorum public key (PEM)."""
@@ -152,13 +140,9 @@ class UserFunctions(KeyFunctions):
     def _change_settings(self, session: Session, settings: policy.Settings, event: str,
                          detail: dict[str, object]) -> None:
         token = session.token
-        try:
+        with token.audited(event, session.handle, detail=detail):
             approvals.require_token_quorum(token, policy.SERVICE_USER, session.handle)
             token.write_meta({policy.SETTINGS_KEY: settings.encode()})
-        except CKRError as exc:
-            token.record(event, session.handle, result=exc, detail=detail)
-            raise
-        token.record(event, session.handle, detail=detail)
 
     def set_password_policy(self, handle: int, min_len: int, max_len: int) -> None:
         session = self._admin(handle)

@@ -1,0 +1,140 @@
+"""The audit log: what is recorded, that no secret is, tamper detection, concurrent appenders, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pkcs11
+import pytest
+from p11_helpers import SO_PIN, STORE_DIR, USER_PIN, init_token, pyhsm_cli
+from pkcs11 import Attribute, KeyType
+from users_helpers import create_users, manage, ok
+
+ALICE_PASSWORD = "alice-secret-pw"
+KEY_VALUE = bytes.fromhex("00112233445566778899aabbccddeeff")
+
+
+def log_path(label: str) -> Path:
+    listed = json.loads(pyhsm_cli("token", "list", "--json").stdout)
+    slot = next(t["slot"] for t in listed if t["label"] == label)
+    return Path(STORE_DIR) / f"token-{slot}.audit.jsonl"
+
+
+def records(label: str) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in log_path(label).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def audited(lib) -> str:  # type: ignore[no-untyped-def]
+    """A token with a history: users created, failed and good logins, keys made, shared, wrapped, destroyed."""
+    label = f"aud-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    create_users(label, SO_PIN, ("alice", ALICE_PASSWORD), ("bob", "bob-password"))
+    token = lib.get_token(token_label=label)
+    with pytest.raises(pkcs11.exceptions.PinIncorrect):
+        token.open(user_pin="alice:wrong-password-guess")
+    with token.open(rw=True, user_pin=f"alice:{ALICE_PASSWORD}") as s:
+        wrapper = s.generate_key(KeyType.AES, 256, store=True, label="wrapper")
+        plain = s.create_object({Attribute.CLASS: pkcs11.ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES,
+                                 Attribute.VALUE: KEY_VALUE, Attribute.TOKEN: True, Attribute.EXTRACTABLE: True,
+                                 Attribute.SENSITIVE: False, Attribute.LABEL: "imported"})
+        wrapper.wrap_key(plain, mechanism=pkcs11.Mechanism.AES_KEY_WRAP_PAD)
+        plain[Attribute.LABEL] = "renamed"
+    ok(manage(label, f"alice:{ALICE_PASSWORD}", ("share_key", {"label": "wrapper"}, "bob"),
+              ("destroy_object", {"label": "renamed"})))
+    return label
+
+
+def test_every_kind_of_event_is_recorded_with_who_and_the_outcome(audited: str) -> None:
+    events = [(r["event"], r["user"], r["result"]) for r in records(audited)]
+    for expected in [("token.init", "admin", "ok"), ("login", "admin", "ok"), ("user.init-pin", "admin", "ok"),
+                     ("user.create", "admin", "ok"), ("login", "alice", "CKR_PIN_INCORRECT"),
+                     ("login", "alice", "ok"), ("key.generate", "alice", "ok"), ("object.create", "alice", "ok"),
+                     ("key.wrap", "alice", "ok"), ("object.set-attribute", "alice", "ok"),
+                     ("key.share", "alice", "ok"), ("object.destroy", "alice", "ok"), ("logout", "alice", "ok")]:
+        assert expected in events, expected
+    share = next(r for r in records(audited) if r["event"] == "key.share")
+    assert share["role"] == "crypto-user" and share["detail"]["user"] == "bob" and share["detail"]["label"] == "wrapper"
+    assert all(isinstance(r["pid"], int) and r["time"].endswith("Z") for r in records(audited))
+
+
+def test_no_secret_ever_reaches_the_log(audited: str) -> None:
+    text = log_path(audited).read_text()
+    for secret in (ALICE_PASSWORD, "wrong-password-guess", SO_PIN, USER_PIN, "bob-password", KEY_VALUE.hex(),
+                   KEY_VALUE.hex().upper()):
+        assert secret not in text
+
+
+def test_verify_accepts_the_untouched_log(audited: str) -> None:
+    result = pyhsm_cli("audit", "verify", "--token", audited)
+    assert result.returncode == 0 and "intact" in result.stdout, result.stderr
+
+
+def _tampered(label: str, change) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    path = log_path(label)
+    original = path.read_text()
+    lines = original.splitlines(keepends=True)
+    path.write_text("".join(change(lines)))
+    try:
+        return pyhsm_cli("audit", "verify", "--token", label, "--json")
+    finally:
+        path.write_text(original)
+
+
+def _edit(lines: list[str]) -> list[str]:
+    record = json.loads(lines[4])
+    record["user"] = "mallory"
+    return [*lines[:4], json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n", *lines[5:]]
+
+
+@pytest.mark.parametrize("change", [
+    _edit,
+    lambda lines: lines[:3] + lines[4:],  # a record deleted
+    lambda lines: [*lines[:3], lines[4], lines[3], *lines[5:]],  # two records swapped
+    lambda lines: lines[:-2],  # the tail truncated
+    lambda lines: [],  # the whole log emptied
+], ids=["edit", "delete", "reorder", "truncate", "empty"])
+def test_verify_detects_tampering(audited: str, change) -> None:  # type: ignore[no-untyped-def]
+    result = _tampered(audited, change)
+    assert result.returncode == 3, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert not report["ok"] and report["problems"]
+
+
+def test_concurrent_processes_keep_one_linear_chain(lib) -> None:  # type: ignore[no-untyped-def]
+    label = f"conc-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    script = ("import sys, pkcs11\n"
+              "t = pkcs11.lib(sys.argv[1]).get_token(token_label=sys.argv[2])\n"
+              "for i in range(8):\n"
+              "    with t.open(rw=True, user_pin=sys.argv[3]) as s:\n"
+              "        s.generate_key(pkcs11.KeyType.AES, 128, store=True, label=f'p{i}')\n")
+    from p11_helpers import module_path
+    workers = [subprocess.Popen([sys.executable, "-c", script, module_path(), label, USER_PIN]) for _ in range(4)]
+    assert all(w.wait(timeout=300) == 0 for w in workers)
+    chain = records(label)
+    assert [r["seq"] for r in chain] == list(range(1, len(chain) + 1))
+    assert sum(r["event"] == "key.generate" for r in chain) == 32 and len({r["pid"] for r in chain}) >= 5
+    assert pyhsm_cli("audit", "verify", "--token", label).returncode == 0
+
+
+def test_tail_prints_the_last_records_and_follows_new_ones(audited: str, lib) -> None:  # type: ignore[no-untyped-def]
+    last = pyhsm_cli("audit", "tail", "--token", audited, "-n", "2", "--json")
+    assert last.returncode == 0 and [json.loads(x)["seq"] for x in last.stdout.splitlines()] == [
+        r["seq"] for r in records(audited)[-2:]]
+    follower = subprocess.Popen([sys.executable, "-m", "pyhsm.cli.main", "audit", "tail", "--token", audited,
+                                 "-n", "1", "-f", "--json"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        assert json.loads(follower.stdout.readline())["seq"] == records(audited)[-1]["seq"]  # it is following now
+        with pytest.raises(pkcs11.exceptions.PinIncorrect):  # a new event while it follows
+            lib.get_token(token_label=audited).open(user_pin="bob:not-bobs-password")
+        followed = json.loads(follower.stdout.readline())
+        assert (followed["event"], followed["user"], followed["result"]) == ("login", "bob", "CKR_PIN_INCORRECT")
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
