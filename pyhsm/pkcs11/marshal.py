@@ -11,7 +11,7 @@ from typing import Any
 
 from pyhsm import constants as ck
 from pyhsm._pkcs11 import ffi
-from pyhsm.engine.token import MAX_PIN_LEN
+from pyhsm.engine.token_users import MAX_PIN_LEN
 from pyhsm.errors import CKRError
 from pyhsm.objects import codec
 
