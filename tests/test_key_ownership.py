@@ -115,6 +115,10 @@ def test_the_admin_sees_public_keys_but_cannot_use_them(lib, shared_token: str) 
         assert not list(s.get_objects({Attribute.CLASS: ObjectClass.SECRET_KEY}))
 
 
+def test_an_admin_uses_no_key_by_any_function(users_host: Path, shared_token: str) -> None:
+    run_c_host(users_host, shared_token, SO_PIN, "admin", "admin-made", "-")
+
+
 def test_objects_of_the_plain_pin_user_belong_to_the_default_user(lib) -> None:  # type: ignore[no-untyped-def]
     label = f"dflt-{uuid.uuid4().hex[:8]}"
     init_token(label)

@@ -46,7 +46,7 @@ class QuorumFunctions(UserFunctions):
         token = session.token
         if target.key is None:
             return [name for name, record in token.users().items() if record.role == ADMIN]
-        keys = [o for o in token.objects.values() if bytes(o.attrs.get(ck.CKA_UNIQUE_ID, b"")).decode() == target.key]
+        keys = [o for o in token.all_objects() if bytes(o.attrs.get(ck.CKA_UNIQUE_ID, b"")).decode() == target.key]
         if not keys:
             raise CKRError(ck.CKR_KEY_HANDLE_INVALID, "the quorum token's key no longer exists")
         return [ownership.owner_of(keys[0].attrs), *ownership.shared_with(keys[0].attrs)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from pyhsm import constants as ck
 from pyhsm.engine import approvals, ownership, policy
-from pyhsm.engine.accounts import ADMIN, PasswordPolicy, check_name, check_role
+from pyhsm.engine.accounts import ADMIN, PasswordPolicy, UserRecord, check_name, check_role
 from pyhsm.engine.key_functions import KeyFunctions
 from pyhsm.engine.session import Session
 from pyhsm.engine.token import Token
@@ -33,6 +33,13 @@ class KeySharing:
     shared_users: tuple[str, ...]
     manage_quorum: int
     use_quorum: int
+
+
+def _existing_user(token: Token, name: str) -> UserRecord:
+    record = token.users().get(name)
+    if record is None:
+        raise CKRError(ck.CKR_ARGUMENTS_BAD, f"no user {name!r}")
+    return record
 
 
 class UserFunctions(KeyFunctions):
@@ -85,9 +92,7 @@ class UserFunctions(KeyFunctions):
         token = session.token
         name = check_name(name)
         with token.audited("user.delete", handle, obj=name):
-            record = token.users().get(name)
-            if record is None:
-                raise CKRError(ck.CKR_ARGUMENTS_BAD, f"no user {name!r}")
+            record = _existing_user(token, name)
             if name == token.username:
                 raise CKRError(ck.CKR_ACTION_PROHIBITED, "you cannot delete the user you are logged in as")
             if record.role == ADMIN and sum(r.role == ADMIN for r in token.users().values()) == 1:
@@ -114,14 +119,12 @@ class UserFunctions(KeyFunctions):
         token = session.token
         name = check_name(name)
         with token.audited("user.change-password", handle, obj=name):
-            record = token.users().get(name)
-            if record is None:
-                raise CKRError(ck.CKR_ARGUMENTS_BAD, f"no user {name!r}")
+            _existing_user(token, name)
+            token.settings.password.check(new_password)
             if name != token.username:
                 if token.user != ck.CKU_SO:
                     raise CKRError(ck.CKR_USER_TYPE_INVALID, "only admins change other users' passwords")
                 approvals.require_token_quorum(token, policy.SERVICE_USER, handle)
-            token.settings.password.check(new_password)
             assert token.token_key is not None
             token.set_password(name, new_password, token.token_key)
 

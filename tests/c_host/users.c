@@ -5,6 +5,7 @@
  *   shared   KEY-LABEL OWNER     a key shared with us: usable (AES-CBC-PAD encrypt/decrypt) but not destroyable,
  *                                modifiable, copyable or wrappable by us
  *   stranger KEY-LABEL HANDLE    someone else's unshared key: not found, and its handle does not exist for us
+ *   admin    KEY-LABEL -         logged in as an admin (PIN is the SO's): a key the admin may see is never usable
  * Prints "ok <check>" / "FAIL <check>: ..." lines; the exit status counts failures.
  */
 #include "common.h"
@@ -77,6 +78,34 @@ static int scenario_stranger(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_H
     return failures;
 }
 
+static int scenario_admin(CK_SESSION_HANDLE s, const char *label) {
+    /* A public AES key the admin made itself (it belongs to the token): visible, but not for an admin to use. */
+    CK_ULONG cls = CKO_SECRET_KEY, type = CKK_AES;
+    CK_BYTE value[16] = "0123456789abcdef";
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &type, sizeof type},
+                        {CKA_VALUE, value, sizeof value}, {CKA_PRIVATE, &no, 1},
+                        {CKA_LABEL, (void *)label, strlen(label)}, {CKA_DERIVE, &yes, 1}};
+    CK_OBJECT_HANDLE k = 0, out = 0;
+    expect("the admin creates a public key", f->C_CreateObject(s, t, 6, &k), CKR_OK);
+    check("the admin sees it", find(s, CKO_SECRET_KEY, label) == k);
+    CK_MECHANISM cmac = {CKM_AES_CMAC, NULL, 0}, sha = {CKM_SHA256, NULL, 0}, kw = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
+    expect("C_EncryptInit as admin", f->C_EncryptInit(s, &cbc_pad, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    expect("C_DecryptInit as admin", f->C_DecryptInit(s, &cbc_pad, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    expect("C_SignInit as admin", f->C_SignInit(s, &cmac, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    expect("C_VerifyInit as admin", f->C_VerifyInit(s, &cmac, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    expect("C_DigestInit", f->C_DigestInit(s, &sha), CKR_OK);
+    expect("C_DigestKey as admin", f->C_DigestKey(s, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CK_BYTE wrapped[64];
+    CK_ULONG wlen = sizeof wrapped;
+    expect("C_WrapKey as admin", f->C_WrapKey(s, &kw, k, k, wrapped, &wlen), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    CK_ULONG generic = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE dt[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_KEY_TYPE, &generic, sizeof generic}, {CKA_PRIVATE, &no, 1}};
+    CK_MECHANISM derive = {CKM_CONCATENATE_BASE_AND_KEY, &k, sizeof k};
+    expect("C_DeriveKey as admin", f->C_DeriveKey(s, &derive, k, dt, 3, &out), CKR_KEY_FUNCTION_NOT_PERMITTED);
+    expect("the admin destroys its own key", f->C_DestroyObject(s, k), CKR_OK);
+    return failures;
+}
+
 int main(int argc, char **argv) {
     if (argc < 7) {
         fprintf(stderr, "usage: %s MODULE TOKEN-LABEL PIN SCENARIO KEY-LABEL ARG\n", argv[0]);
@@ -88,9 +117,11 @@ int main(int argc, char **argv) {
     expect("C_Initialize", f->C_Initialize(NULL), CKR_OK);
     CK_SESSION_HANDLE s = 0;
     expect("C_OpenSession", f->C_OpenSession(token_slot(), CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
-    expect("C_Login name:password", f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CK_USER_TYPE who = strcmp(scenario, "admin") ? CKU_USER : CKU_SO;
+    expect("C_Login name:password", f->C_Login(s, who, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
     if (!strcmp(scenario, "owner")) scenario_owner(s, label, arg);
     else if (!strcmp(scenario, "shared")) scenario_shared(s, label, arg);
+    else if (!strcmp(scenario, "admin")) scenario_admin(s, label);
     else if (!strcmp(scenario, "stranger")) scenario_stranger(s, label, (CK_OBJECT_HANDLE)strtoul(arg, NULL, 10));
     else return 2;
     f->C_Logout(s);
