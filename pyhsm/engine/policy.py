@@ -16,7 +16,7 @@ from pyhsm.engine.accounts import PasswordPolicy
 from pyhsm.errors import CKRError
 
 SETTINGS_KEY = "settings"
-FIPS_KEY = "fips"
+FIPS_KEY = "fips_mode"  # b"1" or b"0" (the backup module reads it too)
 
 # Quorum services (CloudHSM names). Token-wide values exist for the first two; key services take their value
 # from the key (CKA_PYHSM_MANAGE_QUORUM / CKA_PYHSM_USE_QUORUM).

@@ -290,11 +290,16 @@ class TokenUsers:
         self.record(event, session, obj=obj, detail=detail)
 
     def _record_head(self, seq: int, digest: str) -> None:
-        self.store.set_meta({AUDIT_HEAD: f"{seq}:{digest}".encode()})
+        self.store.set_meta({AUDIT_HEAD: f"{self._serial()}:{seq}:{digest}".encode()})
+
+    def _serial(self) -> str:
+        return self._meta.get("serial", b"").decode()  # fixed for the token's life
 
     def audit_head(self) -> tuple[int, str] | None:
+        """The head the store recorded, if it is this token's: a token restored from a backup (new serial, new
+        slot) carries its origin's head but starts a log of its own."""
         raw = self.store.all_meta().get(AUDIT_HEAD)
         if raw is None:
             return None
-        seq, _, digest = raw.decode().partition(":")
-        return int(seq), digest
+        serial, seq, digest = raw.decode().split(":")
+        return (int(seq), digest) if serial == self._serial() else None
