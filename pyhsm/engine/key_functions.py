@@ -194,6 +194,7 @@ class KeyFunctions(CryptoFunctions):
             key = self.object(session, ref.handle, ck.CKR_KEY_HANDLE_INVALID)
             if key.object_class != ck.CKO_SECRET_KEY:
                 raise CKRError(ck.CKR_KEY_TYPE_INCONSISTENT, "the parameter must name a secret key")
+            ownership.require_manager(session.token, key, ck.CKR_KEY_FUNCTION_NOT_PERMITTED, "derive from")
             resolved.append(session.token.unseal(key))
             return replace(ref, key=resolved[-1])
 
