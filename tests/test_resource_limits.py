@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from p11_helpers import USER_PIN, build_c_host, init_token, module_path
+from p11_helpers import SO_PIN, USER_PIN, build_c_host, init_token, module_path
+from users_helpers import manage, ok
 
 from pyhsm.engine.core import MAX_SESSION_OBJECTS, MAX_SESSIONS
 
@@ -26,6 +27,9 @@ MAX_GROWTH_KIB = 4096  # after warm-up; a leak of even 5 bytes per call would be
 @pytest.fixture(scope="module")
 def limits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     init_token(TOKEN)
+    # The token's own per-application session quota (1,024 by default, tests/test_quotas.py) must not be what
+    # runs out first here.
+    ok(manage(TOKEN, SO_PIN, ("set_limits", None, None, MAX_SESSIONS + 1), so=True))
     return build_c_host(SOURCE, tmp_path_factory.mktemp("limits"))
 
 
