@@ -9,41 +9,26 @@ import uuid
 import pkcs11
 import pytest
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from p11_helpers import SO_PIN, USER_PIN, module_path
+from p11_helpers import SO_PIN, USER_PIN, init_token, module_path, pyhsm_cli
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 
 from pyhsm import constants as ck
-from pyhsm.engine import Engine
 from pyhsm.engine.policy import FIPS_REFUSED, FUNCTION_FLAGS
 from pyhsm.mechanisms import registry
-
-
-def init_token_in_mode(label: str, fips: bool) -> None:
-    """What `pyhsm token init --fips` does: C_InitToken with the mode, then the user PIN."""
-    eng = Engine()
-    eng.initialize(0)
-    try:
-        slot = next(s for s in eng.get_slot_list(False)
-                    if not eng.get_token_info(s).flags & ck.CKF_TOKEN_INITIALIZED)
-        eng.init_token(slot, SO_PIN.encode(), label.encode().ljust(32), fips=fips)
-        h = eng.open_session(slot, ck.CKF_SERIAL_SESSION | ck.CKF_RW_SESSION)
-        eng.login(h, ck.CKU_SO, SO_PIN.encode())
-        eng.init_pin(h, USER_PIN.encode())
-    finally:
-        eng.finalize()
 
 
 @pytest.fixture(scope="module")
 def fips_token(lib):  # type: ignore[no-untyped-def]
     label = f"fips-{uuid.uuid4().hex[:8]}"
-    init_token_in_mode(label, fips=True)
+    result = pyhsm_cli("token", "init", "--label", label, "--so-pin", SO_PIN, "--pin", USER_PIN, "--fips")
+    assert result.returncode == 0, result.stderr
     return lib.get_token(token_label=label)
 
 
 @pytest.fixture(scope="module")
 def plain_token(lib):  # type: ignore[no-untyped-def]
     label = f"nofips-{uuid.uuid4().hex[:8]}"
-    init_token_in_mode(label, fips=False)
+    init_token(label)  # the default mode
     return lib.get_token(token_label=label)
 
 

@@ -122,7 +122,7 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> dict[str, object]:
             if not free:
                 raise CKRError(ck.CKR_TOKEN_NOT_PRESENT, "no slot holds an uninitialised token")
             slot = free[0]
-        eng.init_token(slot, so_pin, label.ljust(LABEL_SIZE, b" "))
+        eng.init_token(slot, so_pin, label.ljust(LABEL_SIZE, b" "), fips=args.fips)
         handle = eng.open_session(slot, ck.CKF_SERIAL_SESSION | ck.CKF_RW_SESSION)
         try:
             eng.login(handle, ck.CKU_SO, so_pin)
@@ -131,7 +131,7 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> dict[str, object]:
         finally:
             eng.close_session(handle)
         serial = _text(eng.get_token_info(slot).serial)
-    return {"slot": slot, "label": args.label, "serial": serial}
+    return {"slot": slot, "label": args.label, "serial": serial, "fips": args.fips}
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> list[dict[str, object]]:
@@ -168,6 +168,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     init.add_argument("--slot", type=int, help="slot to initialise (re-initialising needs that token's SO PIN)")
     init.add_argument("--reinit", action="store_true",
                       help="re-initialise the token with this label if it exists (erases its objects)")
+    init.add_argument("--fips", action="store_true",
+                      help="FIPS mode, fixed until the token is initialised again: no DES3 generation or encryption, "
+                           "no RSA PKCS#1 v1.5 encryption or wrapping (default: non-FIPS)")
     lst = command(tsub, "list", "list slots and their tokens", cmd_list)
     lst.set_defaults(table=table)
     status = command(tsub, "status", "show the selected token's state and flags (no login needed)", cmd_status)
