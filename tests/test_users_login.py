@@ -5,6 +5,7 @@ Management calls run in another process through the engine (as the `pyhsm` CLI d
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 
@@ -15,6 +16,9 @@ from pkcs11 import KeyType, TokenFlag
 from users_helpers import create_users, manage, ok
 
 from pyhsm import constants as ck
+from pyhsm.objects import codec
+from pyhsm.store.directory import TokenDirectory
+from pyhsm.store.sealing import TokenKey
 
 
 @pytest.fixture
@@ -142,3 +146,25 @@ def test_only_admins_manage_users(named_token) -> None:  # type: ignore[no-untyp
 def test_the_last_admin_and_oneself_cannot_be_deleted(named_token) -> None:  # type: ignore[no-untyped-def]
     results = manage(named_token.label, SO_PIN, ("delete_user", "admin"), so=True)
     assert results[0]["rv"] == ck.CKR_ACTION_PROHIBITED
+
+
+def test_a_store_from_before_users_keeps_its_pins_and_objects_belong_to_the_default_user(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = TokenDirectory(tmp_path).create(0)  # the layout single-user pyhsm wrote: one SO and one user key
+    token_key = TokenKey.generate()
+    store.set_meta({"initialized": b"1", "label": b"legacy", "serial": b"0123456789abcdef",
+                    "so_key": token_key.wrap_for_pin(SO_PIN.encode()),
+                    "user_key": token_key.wrap_for_pin(USER_PIN.encode()), "so_failures": b"0",
+                    "user_failures": b"2"})
+    old = {ck.CKA_CLASS: ck.CKO_DATA, ck.CKA_TOKEN: True, ck.CKA_PRIVATE: True, ck.CKA_LABEL: b"old-data",
+           ck.CKA_UNIQUE_ID: b"0" * 32, ck.CKA_VALUE: b"kept"}
+    store.insert_object({t: codec.encode(t, v) for t, v in old.items()})
+    store.close()
+    env = {**os.environ, "PYHSM_STORE_DIR": str(tmp_path)}
+    listed = subprocess.run(["pkcs11-tool", "--module", module_path(), "--token-label", "legacy", "--login",
+                             "--pin", USER_PIN, "--list-objects"], capture_output=True, text=True, env=env,
+                            timeout=120)
+    assert listed.returncode == 0 and "old-data" in listed.stdout, listed.stderr
+    users = ok(manage("legacy", SO_PIN, ("list_users",), so=True, env=env))[0]["ok"]
+    assert "name='admin', role='admin'" in users and "name='default', role='crypto-user'" in users
+    sharing = ok(manage("legacy", USER_PIN, ("key_sharing", {"label": "old-data"}), env=env))[0]["ok"]
+    assert "owner='default'" in sharing
