@@ -23,6 +23,9 @@ USAGE = {
     OpKind.VERIFY: (ck.CKA_VERIFY, ck.CKF_VERIFY),
 }
 
+# The mechanism method that starts each kind of operation (kind.value is a Python-level property: slow per call).
+_METHOD = {kind: kind.value for kind in USAGE}
+
 
 class CryptoFunctions(ObjectFunctions):
     def usable_key(self, session: Session, mech: registry.Mechanism, key_handle: int, usage_attr: int,
@@ -61,7 +64,7 @@ class CryptoFunctions(ObjectFunctions):
             usage_attr, flag = USAGE[kind]
             mech = self._mechanism(session, mechanism, flag, param)
             key = self.usable_key(session, mech, key_handle, usage_attr)
-            impl = getattr(mech, kind.value)(key, param)
+            impl = getattr(mech, _METHOD[kind])(key, param)
             needs_login = kind in (OpKind.SIGN, OpKind.DECRYPT) and bool(key.attrs.get(ck.CKA_ALWAYS_AUTHENTICATE))
             session.start(Operation(kind, impl, key, needs_context_login=needs_login))
 

@@ -98,11 +98,7 @@ class Session:
         """Run one step of an operation; any error ends the operation (section 5.2)."""
         op = self.active(kind)
         try:
-            # Mixing single- and multi-part calls is an error like any other: it ends the operation too.
-            if stage is Stage.MULTI and op.stage is Stage.SINGLE:
-                raise CKRError(ck.CKR_OPERATION_ACTIVE, "a single-part call is in progress")
-            if stage is Stage.SINGLE and op.stage is Stage.MULTI:
-                raise CKRError(ck.CKR_OPERATION_ACTIVE, "a multi-part operation is in progress")
+            _check_stage(op, stage)
             result = work(op)
         except Exception:
             self.end(kind)
@@ -111,24 +107,28 @@ class Session:
 
     def produce(self, kind: OpKind, stage: Stage, capacity: int | None,
                 compute: Callable[[Operation], bytes], ends: bool) -> Output:
-        """The length convention for calls that return data (Encrypt, Sign, Digest, their Final and Update)."""
-
-        def work(op: Operation) -> Output:
-            if op.pending is None:
-                op.pending = compute(op)
+        """The length convention for calls that return data (Encrypt, Sign, Digest, their Final and Update).
+        run() written out: every C_Encrypt / C_Sign / C_Digest comes here, and a closure per call showed up."""
+        op = self.active(kind)
+        try:
+            if op.stage is not stage and op.stage is not Stage.FRESH:
+                _check_stage(op, stage)
+            out = op.pending
+            if out is None:
+                out = op.pending = compute(op)
                 if stage is Stage.SINGLE:
                     op.stage = Stage.SINGLE
-            out = op.pending
-            if capacity is None or capacity < len(out):
-                return len(out), None  # kept for the next call, operation stays active
-            op.pending = None
-            if ends:
-                self.end(kind)
-            elif stage is Stage.MULTI:
-                op.stage = Stage.MULTI
-            return len(out), out
-
-        return self.run(kind, stage, work)
+        except Exception:
+            self.end(kind)
+            raise
+        if capacity is None or capacity < len(out):
+            return len(out), None  # kept for the next call, operation stays active
+        op.pending = None
+        if ends:
+            self.ops.pop(kind, None)
+        elif stage is Stage.MULTI:
+            op.stage = Stage.MULTI
+        return len(out), out
 
     def consume(self, kind: OpKind, stage: Stage, work: Callable[[Operation], None], ends: bool) -> None:
         """Calls that return no data (SignUpdate, Verify, VerifyFinal, DigestUpdate)."""
@@ -143,3 +143,11 @@ class Session:
                 op.stage = Stage.MULTI
 
         self.run(kind, stage, step)
+
+
+def _check_stage(op: Operation, stage: Stage) -> None:
+    """Mixing single- and multi-part calls is an error like any other: it ends the operation too."""
+    if stage is Stage.MULTI and op.stage is Stage.SINGLE:
+        raise CKRError(ck.CKR_OPERATION_ACTIVE, "a single-part call is in progress")
+    if stage is Stage.SINGLE and op.stage is Stage.MULTI:
+        raise CKRError(ck.CKR_OPERATION_ACTIVE, "a multi-part operation is in progress")

@@ -338,9 +338,17 @@ def _init(kind: OpKind) -> Callable[[int, Any, int], None]:
 
 
 def _single(kind: OpKind) -> Callable[[int, Any, int, Any, Any], int]:
+    too_long = _DATA_TOO_LONG.get(kind, ck.CKR_DATA_LEN_RANGE)
+
     def single(session: int, data: Any, data_len: int, out: Any, out_len: Any) -> int:
-        capacity = _capacity(kind, session, out, out_len)
-        return deliver(out, out_len, engine.single(kind, session, _data(kind, session, data, data_len), capacity))
+        # _capacity and _data inlined: this is the hottest path (every C_Encrypt / C_Sign / C_Digest).
+        try:
+            capacity = output_capacity(out, out_len)
+            data_bytes = read_bytes(data, data_len, "pData", too_long)
+        except CKRError:
+            engine.end_operation(kind, session)
+            raise
+        return deliver(out, out_len, engine.single(kind, session, data_bytes, capacity))
 
     return single
 

@@ -121,7 +121,7 @@ def output_capacity(out_ptr: Any, len_ptr: Any) -> int | None:
 def deliver(out_ptr: Any, len_ptr: Any, result: tuple[int, bytes | None]) -> int:
     """Write an engine Output; returns the CK_RV for the length convention."""
     length, data = result
-    write_ulong(len_ptr, length)
+    ffi.memmove(len_ptr, ffi.new(_ULONG_BOX, length), ULONG_SIZE)  # write_ulong, inlined on this hot path
     if data is None:
         return ck.CKR_OK if out_ptr == NULL else ck.CKR_BUFFER_TOO_SMALL
     if data:

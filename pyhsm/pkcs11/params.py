@@ -34,11 +34,18 @@ def _invalid(detail: str) -> CKRError:
     return CKRError(ck.CKR_MECHANISM_PARAM_INVALID, detail)
 
 
+_STRUCT_TYPES: dict[str, tuple[Any, int]] = {}  # "CK_GCM_PARAMS" -> (its pointer type, its size)
+
+
 def _struct(ctype: str, ptr: Any, length: int) -> Any:
     """Copy the caller's struct (possibly misaligned) into an aligned one of ours, checking its size."""
-    if ptr == ffi.NULL or length != ffi.sizeof(ctype):
+    try:
+        pointer_type, size = _STRUCT_TYPES[ctype]
+    except KeyError:  # first use: a type named by a string is parsed on every ffi.new / ffi.sizeof
+        pointer_type, size = _STRUCT_TYPES[ctype] = ffi.typeof(ctype + " *"), ffi.sizeof(ctype)
+    if ptr == ffi.NULL or length != size:
         raise _invalid(f"expected a {ctype}")
-    box = ffi.new(ctype + " *")
+    box = ffi.new(pointer_type)
     ffi.memmove(box, ptr, length)
     return box
 
@@ -70,8 +77,9 @@ def _gcm(ptr: Any, length: int) -> GcmParams:
     CKM_AES_GCM an empty IV is invalid anyway)."""
     p = _struct("CK_GCM_PARAMS", ptr, length)
     iv = b"" if p.pIv == ffi.NULL else _param_bytes(p.pIv, int(p.ulIvLen), "GCM IV")
-    return GcmParams(iv, int(p.ulIvBits),
-                     _param_bytes(p.pAAD, int(p.ulAADLen), "GCM AAD"), int(p.ulTagBits))
+    aad_len = int(p.ulAADLen)
+    aad = _param_bytes(p.pAAD, aad_len, "GCM AAD") if aad_len else b""  # most callers have none: skip the call
+    return GcmParams(iv, int(p.ulIvBits), aad, int(p.ulTagBits))
 
 
 def _ctr(ptr: Any, length: int) -> CtrParams:
@@ -180,10 +188,15 @@ _MECHANISM_BOX = ffi.typeof("CK_MECHANISM *")  # every crypto Init reads one: re
 _MECHANISM_SIZE = ffi.sizeof("CK_MECHANISM")
 
 
+_DECODER_OF: dict[int, Callable[[Any, int], MechanismParam]] = {}  # CKM_* -> its decoder, filled on first use
+
+
 def read_mechanism(ptr: Any) -> tuple[int, MechanismParam]:
     require(ptr, "pMechanism")
     mechanism = ffi.new(_MECHANISM_BOX)
     ffi.memmove(mechanism, ptr, _MECHANISM_SIZE)
     ckm = int(mechanism.mechanism)
-    kind = registry.lookup(ckm).param_kind
-    return ckm, _DECODERS[kind](mechanism.pParameter, int(mechanism.ulParameterLen))
+    decode = _DECODER_OF.get(ckm)
+    if decode is None:
+        decode = _DECODER_OF[ckm] = _DECODERS[registry.lookup(ckm).param_kind]
+    return ckm, decode(mechanism.pParameter, int(mechanism.ulParameterLen))
