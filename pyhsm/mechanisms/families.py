@@ -4,6 +4,7 @@ first C_Initialize, and C_Initialize itself needs none of them."""
 
 from pyhsm.mechanisms import (
     aes,
+    aes_ccm_cts,
     aes_gcm,
     aes_wrap,
     cloudhsm,
@@ -21,5 +22,5 @@ from pyhsm.mechanisms import (
     rsa_padded,
 )
 
-__all__ = ["aes", "aes_gcm", "aes_wrap", "cloudhsm", "concatenate", "des3", "digest", "ec", "eddsa", "generic", "hmac",
-           "kdf", "montgomery", "rsa", "rsa_aes_wrap", "rsa_padded"]
+__all__ = ["aes", "aes_ccm_cts", "aes_gcm", "aes_wrap", "cloudhsm", "concatenate", "des3", "digest", "ec", "eddsa",
+           "generic", "hmac", "kdf", "montgomery", "rsa", "rsa_aes_wrap", "rsa_padded"]

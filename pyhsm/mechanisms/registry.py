@@ -120,7 +120,21 @@ def register(cls: M) -> M:
     return cls
 
 
+_loaded = False
+
+
+def _load() -> None:
+    """Import every family once (they register themselves). Concurrent first calls are safe: the import system
+    makes a second thread wait until the module has finished importing."""
+    global _loaded
+    import pyhsm.mechanisms.families  # noqa: F401
+
+    _loaded = True
+
+
 def lookup(ckm: int) -> Mechanism:
+    if not _loaded:
+        _load()
     try:
         return _REGISTRY[ckm]
     except KeyError:
@@ -128,4 +142,6 @@ def lookup(ckm: int) -> Mechanism:
 
 
 def all_mechanisms() -> Mapping[int, Mechanism]:
+    if not _loaded:
+        _load()
     return _REGISTRY
