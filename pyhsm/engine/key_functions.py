@@ -15,7 +15,7 @@ from pyhsm.errors import CKRError
 from pyhsm.mechanisms import registry
 from pyhsm.mechanisms.params import KeyHandle, MechanismParam
 from pyhsm.objects.classes import schema_for
-from pyhsm.objects.keys import complete_key_material, private_key_from_pkcs8, private_key_to_pkcs8
+from pyhsm.objects.key_material import complete_key_material, private_key_from_pkcs8, private_key_to_pkcs8
 from pyhsm.objects.schema import How
 
 

@@ -15,7 +15,7 @@ from pyhsm.engine.token import Sealed
 from pyhsm.errors import CKRError
 from pyhsm.objects import codec
 from pyhsm.objects.classes import schema_for
-from pyhsm.objects.keys import complete_key_material
+from pyhsm.objects.key_material import complete_key_material
 from pyhsm.objects.schema import How
 
 RawTemplate = Iterable[tuple[int, bytes]]
