@@ -28,8 +28,6 @@ from pyhsm.store.backup_catalog import file_name
 from pyhsm.store.backup_file import BackupError, BackupHeader, Progress, Source, now_utc, open_backup, write_backup
 from pyhsm.store.snapshot import install_image, take_snapshot
 
-FIPS_META = "fips_mode"
-
 
 def _text(value: bytes) -> str:
     return value.decode("utf-8", errors="replace").rstrip(" \0")
@@ -44,10 +42,6 @@ def logged_in(eng: Engine, slot: int, user_type: int, pin: bytes) -> Iterator[To
         yield eng.session(handle).token
     finally:
         eng.close_session(handle)  # the last session of the token: the login and the token key go with it
-
-
-def fips_mode(token: Token) -> bool:
-    return token.store.all_meta().get(FIPS_META) == b"1"
 
 
 def lineage(token: Token) -> str:
@@ -77,7 +71,7 @@ def create_backup(eng: Engine, slot: int, so_pin: bytes, target: Path, progress:
         image = take_snapshot(eng.token_directory().path(slot), progress)
         created, label = now_utc(), _text(token.label)
         meta = {"lineage": lineage_id, "created": created, "source": Source(label, _text(token.serial), slot),
-                "fips_mode": fips_mode(token), "pyhsm_version": __version__}
+                "fips_mode": token.fips, "pyhsm_version": __version__}
         path = target / file_name(label, datetime.fromisoformat(created), lineage_id) if target.is_dir() else target
         return path, write_backup(path, meta, image, token.token_key, so_pin, encrypt_progress)
 
