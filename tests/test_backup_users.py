@@ -4,11 +4,13 @@ owner's to do."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import pytest
 from backup_helpers import DATA, create_backup, ok, refused, restore
-from p11_helpers import SO_PIN, init_token
+from p11_helpers import SO_PIN, STORE_DIR, init_token
 from pkcs11 import KeyType, Mechanism, ObjectClass
 from test_fips_mode import init_token_in_mode
 from users_helpers import create_users, manage
@@ -40,9 +42,17 @@ def _sharing(token: str, pin: str, label: str) -> str:
     return str(all_ok(manage(token, pin, ("key_sharing", {"label": label})))[0]["ok"])
 
 
+def _audit_events(slot: int) -> list[dict]:  # type: ignore[type-arg]
+    path = Path(STORE_DIR) / f"token-{slot}.audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def test_users_passwords_ownership_and_sharing_come_back(lib, origin, tmp_path) -> None:  # type: ignore[no-untyped-def]
     green = f"g-{uuid.uuid4().hex[:8]}"
-    restore(create_backup(origin, tmp_path), green)
+    backup = create_backup(origin, tmp_path)
+    restored = restore(backup, green)
+    events = [e for e in _audit_events(restored["slot"]) if e["event"] == "backup-restore"]
+    assert [e["detail"]["file"] for e in events] == [backup.name]  # the new token's own log starts with it
     expected = _encrypt(lib, origin, ALICE, "alice-aes")
     assert _encrypt(lib, green, ALICE, "alice-aes") == expected  # the owner, with her password
     assert _encrypt(lib, green, BOB, "alice-aes") == expected  # the shared user, with his

@@ -73,7 +73,9 @@ def create_backup(eng: Engine, slot: int, so_pin: bytes, target: Path, progress:
         meta = {"lineage": lineage_id, "created": created, "source": Source(label, _text(token.serial), slot),
                 "fips_mode": token.fips, "pyhsm_version": __version__}
         path = target / file_name(label, datetime.fromisoformat(created), lineage_id) if target.is_dir() else target
-        return path, write_backup(path, meta, image, token.token_key, so_pin, encrypt_progress)
+        header = write_backup(path, meta, image, token.token_key, so_pin, encrypt_progress)
+        token.record("backup-create", detail={"file": path.name, "created": created})
+        return path, header
 
 
 def restore_backup(eng: Engine, path: Path, so_pin: bytes, label: str, fips: bool | None = None,
@@ -87,12 +89,13 @@ def restore_backup(eng: Engine, path: Path, so_pin: bytes, label: str, fips: boo
         raise BackupError(f"the backup is of a {_mode(header.fips_mode)} token; it cannot become a "
                           f"{_mode(fips)} token")
     serial = os.urandom(8).hex()
-    provenance = {"file": path.name, "created": header.created, "source": header.source.__dict__}
+    provenance: dict[str, object] = {"file": path.name, "created": header.created, "source": header.source.__dict__}
     slot = install_image(eng.token_directory(), image, {
         "label": label.encode(), "serial": serial.encode(), "restored_from": json.dumps(provenance).encode()})
     with logged_in(eng, slot, ck.CKU_SO, so_pin) as token:  # the SO of the backup opens the new token
         if lineage(token) != header.lineage:
             raise BackupError(f"the token restored into slot {slot} is not of the backup's lineage")
+        token.record("backup-restore", detail=provenance)
     return Restored(slot, label, serial, header)
 
 

@@ -75,8 +75,16 @@ def replicate_keys(eng: Engine, source: int, destination: int, pin: bytes, desti
                 done.append(Replicated(handle, existing, _public_attrs(obj), copied=False))
                 continue
             copy = dst.add_token_object(dict(obj.attrs))  # sealed values stay sealed, byte for byte
+            detail: dict[str, object] = {"from": _text(src.serial), "to": _text(dst.serial), "unique_id": bytes(
+                obj.attrs[ck.CKA_UNIQUE_ID]).decode()}
+            src.record("key-replicate", obj=handle, detail=detail)
+            dst.record("key-replicate", obj=copy.handle, detail=detail)
             done.append(Replicated(handle, copy.handle, _public_attrs(obj), copied=True))
         return done
+
+
+def _text(value: bytes) -> str:
+    return value.decode(errors="replace").strip()
 
 
 def _check_owner(src: Token, dst: Token, obj: P11Object) -> None:
