@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from backup_helpers import DATA, create_backup, ok, refused, restore
-from p11_helpers import SO_PIN, STORE_DIR, init_token
+from p11_helpers import SO_PIN, STORE_DIR, USER_PIN, init_token, pyhsm_cli
 from pkcs11 import KeyType, Mechanism, ObjectClass
-from test_fips_mode import init_token_in_mode
 from users_helpers import create_users, manage
 from users_helpers import ok as all_ok
 
@@ -86,7 +85,8 @@ def test_only_the_owner_replicates_a_key(origin, tmp_path) -> None:  # type: ign
 
 def test_fips_mode_travels_and_restore_refuses_the_other_mode(lib, tmp_path) -> None:  # type: ignore[no-untyped-def]
     label = f"f-{uuid.uuid4().hex[:8]}"
-    init_token_in_mode(label, fips=True)
+    made = pyhsm_cli("token", "init", "--label", label, "--so-pin", SO_PIN, "--pin", USER_PIN, "--fips")
+    assert made.returncode == 0, made.stderr
     path = create_backup(label, tmp_path)
     assert [b["fips_mode"] for b in ok("backup", "list", "--dir", str(tmp_path))["backups"]] == [True]
     assert "cannot become a non-FIPS token" in refused("backup", "restore", str(path), "--label", "x-" + label,
