@@ -276,7 +276,11 @@ class TokenUsers:
             "pid": os.getpid(), "event": event, "object": f"0x{obj:x}" if isinstance(obj, int) else obj,
             "result": result_text(result), "detail": detail,
         }
-        self.audit.append(entry, self._record_head)
+        try:
+            self.audit.append(entry, self._record_head)
+        except OSError as exc:
+            # Fail loudly rather than lose the record; by now the event itself has happened.
+            raise CKRError(ck.CKR_DEVICE_ERROR, f"the audit log {self.audit.path} cannot be written: {exc}") from None
 
     @contextmanager
     def audited(self, event: str, session: int | None, *, obj: str | int | None = None,
