@@ -138,3 +138,18 @@ def test_tail_prints_the_last_records_and_follows_new_ones(audited: str, lib) ->
     finally:
         follower.terminate()
         follower.wait(timeout=30)
+
+
+def test_an_unwritable_log_is_a_device_error_not_a_lost_record(lib) -> None:  # type: ignore[no-untyped-def]
+    label = f"ro-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    path = log_path(label)
+    saved = path.read_bytes()
+    path.unlink()
+    path.mkdir()  # cannot be opened for appending, even by root
+    try:
+        with pytest.raises(pkcs11.exceptions.DeviceError):
+            lib.get_token(token_label=label).open(user_pin=USER_PIN)
+    finally:
+        path.rmdir()
+        path.write_bytes(saved)

@@ -214,7 +214,11 @@ class TokenUsers:
                 self.record("login", session, result=exc, user=name, role=role)
                 raise
             self.user, self.username = user_type, name
-        self.record("login", session)
+        try:
+            self.record("login", session)
+        except CKRError:
+            self.logout_state()  # a login that could not be recorded did not happen
+            raise
 
     def own_password(self, pin: bytes) -> bytes:
         """A PIN the logged-in user gives for themself may carry their `name:` prefix."""
