@@ -75,6 +75,17 @@ def test_a_shared_user_signs_with_pkcs11_tool_and_a_stranger_cannot(tmp_path: Pa
     assert refused.returncode != 0 and "not found" in (refused.stderr + refused.stdout).lower()
 
 
+def test_a_key_unwrapped_with_a_shared_key_belongs_to_the_unwrapping_user(lib,  # type: ignore[no-untyped-def]
+                                                                         shared_token: str) -> None:
+    with lib.get_token(token_label=shared_token).open(rw=True, user_pin=BOB) as s:
+        shared = s.get_key(label="alice-aes")
+        mine = s.generate_key(KeyType.AES, 128, label="bob-plain", template={Attribute.EXTRACTABLE: True})
+        wrapped = shared.wrap_key(mine, mechanism=Mechanism.AES_KEY_WRAP_PAD)  # wrapping *with* it is a use
+        shared.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped, label="bob-unwrapped", store=True,
+                          mechanism=Mechanism.AES_KEY_WRAP_PAD)
+    assert "owner='bob'" in ok(manage(shared_token, BOB, ("key_sharing", {"label": "bob-unwrapped"})))[0]["ok"]
+
+
 def test_public_keys_are_visible_to_every_user(lib, shared_token: str) -> None:  # type: ignore[no-untyped-def]
     with lib.get_token(token_label=shared_token).open(user_pin=CAROL) as s:
         public = s.get_key(object_class=ObjectClass.PUBLIC_KEY, label="alice-rsa")
