@@ -15,6 +15,7 @@ def cli_json(*args: str) -> tuple[int, Any]:
     """Run a CLI command; (exit status, the data of the envelope it prints)."""
     result: subprocess.CompletedProcess[str] = pyhsm_cli(*args)
     envelope = json.loads(result.stdout)
+    assert "(pages)" not in result.stderr and "(bytes)" not in result.stderr  # progress bars only on a terminal
     assert envelope["error_code"] == (0 if result.returncode == 0 else 1), result
     return result.returncode, envelope["data"]
 

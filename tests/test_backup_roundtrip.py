@@ -1,9 +1,15 @@
 """Backup and restore round trip: a restored token is a new token of the same lineage whose users log in with
 their old PINs and whose keys (every type) compute exactly what the original's do, through python-pkcs11 and
-through OpenSC's pkcs11-tool."""
+through OpenSC's pkcs11-tool; progress bars go to a terminal only."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import pty
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -62,3 +68,29 @@ def test_pkcs11_tool_signs_with_a_restored_key_like_the_original(lib, backed_up,
         expected = origin.get_key(object_class=ObjectClass.PRIVATE_KEY, label="rsa").sign(
             DATA, mechanism=Mechanism.SHA256_RSA_PKCS)
     assert pkcs11_tool_sign(label, "rsa", tmp_path) == expected
+
+
+def _with_terminal_stderr(*args: str) -> tuple[dict, bytes]:  # type: ignore[type-arg]
+    """Run the CLI with stderr on a pseudo-terminal: (the JSON envelope on stdout, what the terminal got)."""
+    primary, secondary = pty.openpty()
+    result = subprocess.run([sys.executable, "-P", "-m", "pyhsm.cli.main", *args], stdout=subprocess.PIPE,
+                            stderr=secondary, timeout=120, cwd="/")
+    os.close(secondary)
+    screen = b""
+    with contextlib.suppress(OSError):  # reading past the end of a closed pty raises EIO
+        while chunk := os.read(primary, 65536):
+            screen += chunk
+    os.close(primary)
+    return json.loads(result.stdout), screen
+
+
+def test_progress_bars_go_to_a_terminal_and_stdout_stays_json(backed_up) -> None:
+    token, path = backed_up
+    created, screen = _with_terminal_stderr("backup", "create", "--token", token.label, "--dir", str(path.parent),
+                                            "--so-pin", SO_PIN)
+    assert created["error_code"] == 0
+    assert b"Snapshot (pages)" in screen and b"Encrypt (bytes)" in screen
+    restored, screen = _with_terminal_stderr("backup", "restore", created["data"]["file"], "--label",
+                                             f"r-{uuid.uuid4().hex[:8]}", "--so-pin", SO_PIN)
+    assert restored["error_code"] == 0
+    assert b"Verify (bytes)" in screen
