@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from pyhsm import constants as ck
-from pyhsm.cli import select
+from pyhsm.cli import quorum, select
 from pyhsm.cli.context import Context
 from pyhsm.cli.errors import CliError, UsageError
 from pyhsm.cli.hashes import HASHES, MGFS
@@ -62,6 +62,7 @@ def mechanism_for(args: argparse.Namespace, data: bytes) -> tuple[int, Mechanism
 def _sign(hsm: Hsm, args: argparse.Namespace) -> tuple[int, bytes]:
     key = select.one(hsm, args.key_filter)
     mechanism, param, data = mechanism_for(args, _read(args.data, args.data_path, "data"))
+    quorum.apply_approval(hsm, args)
     signature = hsm.sign(mechanism, param, key, data)
     if args.algorithm == "ecdsa":
         half = len(signature) // 2
@@ -95,6 +96,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     signature = _read(args.signature, args.signature_path, "signature")
     if args.algorithm == "ecdsa":
         signature = _raw_ecdsa(hsm, key, signature)
+    quorum.apply_approval(hsm, args)
     try:
         hsm.verify(mechanism, param, key, data, signature)
     except CKRError as exc:
@@ -113,6 +115,7 @@ def add_parser(sub: SubParsers) -> None:
             parser.set_defaults(algorithm=algorithm)
             add_filter(parser, "--key-filter", what=f"the key to {verb} with")
             parser.add_argument("--hash-function", choices=HASHES, required=True)
+            quorum.add_approval(parser)
             data = parser.add_mutually_exclusive_group(required=True)
             data.add_argument("--data", metavar="BASE64", help="the data (or digest), base64")
             data.add_argument("--data-path", metavar="FILE", help="the data (or digest), raw bytes from a file")

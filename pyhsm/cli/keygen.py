@@ -55,7 +55,7 @@ def cmd_symmetric(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
                                 **SECRET_DEFAULTS}
     if args.kind != "des3":
         template[ck.CKA_VALUE_LEN] = length
-    template |= attributes.parse_assignments(args.attributes)
+    template |= attributes.parse_assignments(args.attributes) | owner_controls(args)
     hsm = ctx.hsm(args)
     handle = hsm.generate_key(mechanism, template)
     return {"key": describe(hsm, handle)}
@@ -82,15 +82,33 @@ def _pair(ctx: Context, args: argparse.Namespace, mechanism: int, public_materia
     public = {ck.CKA_TOKEN: token, ck.CKA_LABEL: _label(args.public_label), **PUBLIC_DEFAULTS, **public_material}
     private = {ck.CKA_TOKEN: token, ck.CKA_LABEL: _label(args.private_label), **PRIVATE_DEFAULTS}
     public |= attributes.parse_assignments(args.public_attributes)
-    private |= attributes.parse_assignments(args.private_attributes)
+    private |= attributes.parse_assignments(args.private_attributes) | owner_controls(args)
     hsm = ctx.hsm(args)
     with output.progress(f"Generating an {what} key pair"):
         pub, priv = hsm.generate_key_pair(mechanism, public, private)
     return {"public_key": describe(hsm, pub), "private_key": describe(hsm, priv)}
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def owner_controls(args: argparse.Namespace) -> dict[int, Any]:
+    """Sharing and key quorum values, which only the template that makes a key may set."""
+    template: dict[int, Any] = {}
+    if args.share_crypto_users:
+        template[ck.CKA_PYHSM_SHARED_USERS] = ",".join(u.lower() for u in args.share_crypto_users).encode()
+    if args.manage_quorum is not None:
+        template[ck.CKA_PYHSM_MANAGE_QUORUM] = args.manage_quorum
+    if args.use_quorum is not None:
+        template[ck.CKA_PYHSM_USE_QUORUM] = args.use_quorum
+    return template
+
+
+def _common(parser: argparse.ArgumentParser, which: str = "key") -> None:
     parser.add_argument("--session", action="store_true", help="a session key, gone when the session ends")
+    parser.add_argument("--share-crypto-users", nargs="+", metavar="USER",
+                        help=f"crypto users who may use the {which.replace('-', ' ')} from the start")
+    parser.add_argument(f"--manage-{which}-quorum-value", dest="manage_quorum", type=int, metavar="M",
+                        help="approvals needed to share, unshare, wrap or change the key (1-8; default none)")
+    parser.add_argument(f"--use-{which}-quorum-value", dest="use_quorum", type=int, metavar="M",
+                        help="approvals needed to use the key (1-8; default none)")
 
 
 def add_parsers(key: SubParsers) -> None:
@@ -119,5 +137,5 @@ def add_parsers(key: SubParsers) -> None:
         parser.add_argument("--public-attributes", nargs="+", metavar="NAME=VALUE", help="public key attributes")
         parser.add_argument("--private-attributes", nargs="+", metavar="NAME=VALUE",
                             help="private key attributes")
-        _common(parser)
+        _common(parser, "private-key")
 

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from pyhsm import constants as ck
-from pyhsm.cli import attributes, output, select
+from pyhsm.cli import attributes, output, quorum, select
 from pyhsm.cli.context import Context
 from pyhsm.cli.errors import CliError, UsageError
 from pyhsm.cli.hsm import Hsm, key_reference
@@ -26,7 +26,17 @@ def describe(hsm: Hsm, handle: int, verbose: bool = True) -> dict[str, Any]:
     shown = attributes.render(hsm.attributes(handle, attributes.READ_TYPES))
     if not verbose:
         return {"key-reference": key_reference(handle), "attributes": {"label": shown.get("label", "")}}
-    return {"key-reference": key_reference(handle), "attributes": shown}
+    return {"key-reference": key_reference(handle), "key-info": key_info(hsm, handle), "attributes": shown}
+
+
+def key_info(hsm: Hsm, handle: int) -> dict[str, Any]:
+    """cloudhsm-cli's key-info: who owns the key, with whom it is shared, its quorum values."""
+    sharing = hsm.eng.key_sharing(hsm.session, handle)
+    return {"key-owners": [{"username": sharing.owner, "key-coverage": "full"}],
+            "shared-users": [{"username": name, "key-coverage": "full"} for name in sharing.shared_users],
+            "key-quorum-values": {"manage-key-quorum-value": sharing.manage_quorum,
+                                  "use-key-quorum-value": sharing.use_quorum},
+            "cluster-coverage": "full"}
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
@@ -60,7 +70,9 @@ def cmd_delete(ctx: Context, args: argparse.Namespace) -> dict[str, str]:
 def cmd_set_attribute(ctx: Context, args: argparse.Namespace) -> dict[str, str]:
     template = attributes.parse_assignments([f"{args.name}={args.value}"])
     hsm = ctx.hsm(args)
-    hsm.set_attributes(select.one(hsm, args.filter), template)
+    key = select.one(hsm, args.filter)
+    quorum.apply_approval(hsm, args)
+    hsm.set_attributes(key, template)
     return {"message": "Attribute set successfully"}
 
 
@@ -141,7 +153,7 @@ def _be(value: int) -> bytes:
 
 
 def add_parser(sub: SubParsers) -> None:
-    from pyhsm.cli import backup, keygen, wrap
+    from pyhsm.cli import backup, keygen, sharing, wrap
 
     key = group(sub, "key", "list, generate, import, share, wrap and delete keys")
     lst = command(key, "list", "list the keys the login may see", cmd_list,
@@ -161,6 +173,7 @@ def add_parser(sub: SubParsers) -> None:
     add_filter(setattr_, what="the key to change")
     setattr_.add_argument("--name", required=True, help="the attribute, e.g. label, encrypt, id")
     setattr_.add_argument("--value", required=True, help="true/false, text, or 0xHEX for id")
+    quorum.add_approval(setattr_)
 
     gen_file = command(key, "generate-file", "write a key's public part (pem) or a reference to it "
                        "(reference-pem) to a file", cmd_generate_file)
@@ -179,5 +192,6 @@ def add_parser(sub: SubParsers) -> None:
     pem.add_argument("--attributes", nargs="+", metavar="NAME=VALUE", help="extra attributes")
 
     keygen.add_parsers(key)
+    sharing.add_parsers(key)
     wrap.add_parsers(key)
     backup.add_replicate_parser(key)

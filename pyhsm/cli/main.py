@@ -61,7 +61,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyhsm.cli import audit, backup, crypto, integrations, interactive, keys, session, token
+    from pyhsm.cli import audit, backup, crypto, integrations, interactive, keys, quorum, session, token, users
 
     parser = Parser(
         prog="pyhsm", description="Manage pyhsm, a software HSM exposed as the PKCS#11 module libpyhsm.so. "
@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     interactive.add_parser(sub)
     session.add_parser(sub)
+    users.add_parser(sub)
+    quorum.add_parser(sub)
     keys.add_parser(sub)
     crypto.add_parser(sub)
     token.add_parser(sub)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pyhsm import constants as ck
-from pyhsm.cli import attributes, select
+from pyhsm.cli import attributes, quorum, select
 from pyhsm.cli.context import Context
 from pyhsm.cli.errors import UsageError
 from pyhsm.cli.hashes import HASHES, MGFS
@@ -102,6 +102,7 @@ def cmd_wrap(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     payload = select.one(hsm, args.payload_filter, "payload key")
     wrapping = select.one(hsm, args.wrapping_filter, "wrapping key")
     param, extra = kind.make_param(hsm, args, True)
+    quorum.apply_approval(hsm, args)
     wrapped = hsm.wrap(kind.mechanism, param, wrapping, payload)
     data: dict[str, Any] = {"payload_key_reference": key_reference(payload),
                             "wrapping_key_reference": key_reference(wrapping), **extra}
@@ -133,6 +134,7 @@ def cmd_unwrap(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     hsm = ctx.hsm(args)
     unwrapping = select.one(hsm, args.filter, "unwrapping key")
     param, _ = kind.make_param(hsm, args, False)
+    quorum.apply_approval(hsm, args)
     return {"key": describe(hsm, hsm.unwrap(kind.mechanism, param, unwrapping, wrapped, template))}
 
 
@@ -161,6 +163,7 @@ def add_parsers(key: SubParsers) -> None:
         add_filter(w, "--wrapping-filter", what="the wrapping key")
         w.add_argument("--path", help="write the wrapped key to this file instead of printing it as base64")
         _options(w, kind, False)
+        quorum.add_approval(w)
 
         u = command(unwrap, name, f"unwrap with {kind.help}", cmd_unwrap)
         u.set_defaults(kind=name)
@@ -173,3 +176,4 @@ def add_parsers(key: SubParsers) -> None:
         u.add_argument("--attributes", nargs="+", metavar="NAME=VALUE", help="attributes of the new key")
         u.add_argument("--session", action="store_true", help="a session key, gone when the session ends")
         _options(u, kind, True)
+        quorum.add_approval(u)
