@@ -15,7 +15,7 @@ import argparse
 import base64
 import binascii
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ TOKEN_SERVICES = ("user", "quorum")
 
 
 def _when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
 def add_approval(parser: argparse.ArgumentParser) -> None:
@@ -71,8 +71,8 @@ def cmd_generate(ctx: Context, args: argparse.Namespace) -> dict[str, str]:
                 "key_reference": None if key is None else f"0x{key:016x}", "expires": _when(token.expires),
                 "unsigned": base64.b64encode(token.payload()).decode(),
                 "signatures": [{"username": "", "signature": ""}]}
-    Path(args.token).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return {"filepath": str(args.token)}
+    Path(args.token_file).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return {"filepath": str(args.token_file)}
 
 
 def cmd_list(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
@@ -108,9 +108,10 @@ def add_parser(sub: SubParsers) -> None:
     quorum = group(sub, "quorum", "M-of-N approval of sensitive actions")
     token_sign = group(quorum, "token-sign", "approvals by tokens that approvers sign")
     generate = command(token_sign, "generate", "generate a quorum token for a service and write it to a file",
-                       cmd_generate)
+                       cmd_generate, token_option=False)
     generate.add_argument("--service", required=True, choices=SERVICES)
-    generate.add_argument("--token", required=True, metavar="FILE", help="the token file to write")
+    generate.add_argument("--token", dest="token_file", required=True, metavar="FILE",
+                          help="the token file to write (select the HSM token with `pyhsm --token LABEL`)")
     add_filter(generate, "--key-filter", required=False, what="the key (key-management and key-usage)")
     command(token_sign, "list", "list the quorum tokens the login may see", cmd_list)
     command(token_sign, "list-quorum-values", "the quorum value of each token service", cmd_values)

@@ -40,14 +40,16 @@ def group(sub: SubParsers, name: str, help: str) -> SubParsers:
 
 
 def command(sub: SubParsers, name: str, help: str, handler: Handler, description: str | None = None,
-            epilog: str | None = None) -> argparse.ArgumentParser:
-    """A leaf command; `handler(ctx, args)` returns the data of the JSON envelope."""
+            epilog: str | None = None, token_option: bool = True) -> argparse.ArgumentParser:
+    """A leaf command; `handler(ctx, args)` returns the data of the JSON envelope. token_option=False for a
+    command whose own --token means something else (then only `pyhsm --token LABEL ...` selects the token)."""
     parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help,
                                                      epilog=epilog)
     parser.add_argument("--format", choices=FORMATS, default=argparse.SUPPRESS,
                         help="json: the cloudhsm-cli envelope (default); table: for people")
-    parser.add_argument("--token", metavar="LABEL", default=argparse.SUPPRESS,
-                        help="the token to use (default $PYHSM_TOKEN, else the only token)")
+    if token_option:
+        parser.add_argument("--token", metavar="LABEL", default=argparse.SUPPRESS,
+                            help="the token to use (default $PYHSM_TOKEN, else the only token)")
     parser.set_defaults(handler=handler)
     return parser
 
