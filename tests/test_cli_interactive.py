@@ -71,12 +71,12 @@ def test_shell_logs_in_once_and_runs_commands_until_quit(shell: Terminal) -> Non
     shell.send("key list\n")
     refused = _envelope(shell.expect(r"pyhsm > "))
     assert refused["error_code"] == 1 and "not logged in" in refused["data"]
-    shell.send("login --role crypto-user\n")
+    shell.send("login --username default --role crypto-user\n")
     shell.expect("Password: ")
     shell.send(USER_PIN + "\n")
-    out = shell.expect(rf"pyhsm \[crypto-user@{LABEL}\] > ")
+    out = shell.expect(rf"pyhsm \[default@{LABEL}\] > ")
     assert USER_PIN not in out  # typed without echo
-    assert _envelope(out) == {"error_code": 0, "data": {"username": "", "role": "crypto-user"}}
+    assert _envelope(out) == {"error_code": 0, "data": {"username": "default", "role": "crypto-user"}}
     shell.send("key generate-symmetric aes --label typed --key-length-bytes 16\n")
     assert _envelope(shell.expect(r"\] > "))["data"]["key"]["attributes"]["label"] == "typed"
     shell.send("key list --filter attr.label=typed\n")
