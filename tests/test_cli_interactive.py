@@ -124,3 +124,14 @@ def test_piped_commands_run_without_a_prompt(cli: Cli) -> None:
     result = cli.run("interactive", stdin="token status\nquit\n")
     assert result.status == 0 and "pyhsm >" not in result.stdout
     assert json.loads(result.stdout)["data"]["label"] == LABEL
+
+
+def test_long_work_shows_progress_on_a_terminal_only(cli: Cli) -> None:
+    args = ["key", "generate-asymmetric-pair", "rsa", "--modulus-size-bits", "3072", "--public-label", "p",
+            "--private-label", "s"]
+    on_terminal = Terminal([PYHSM, *args], cli.environment(TERM="xterm"))
+    shown = on_terminal.expect(r"\}\s*\}\s*\}")
+    assert on_terminal.wait() == 0
+    assert "Generating an RSA-3072 key pair" in shown
+    piped = cli.run(*args)  # stdout and stderr are pipes: JSON only, no progress anywhere
+    assert piped.status == 0 and "Generating" not in piped.stdout + piped.stderr
