@@ -75,3 +75,13 @@ def test_help_works_at_every_level(capsys: pytest.CaptureFixture[str]) -> None:
         assert capsys.readouterr().out.startswith(f"usage: pyhsm {' '.join(command)}".rstrip())
     done = subprocess.run([PYHSM, "key", "list", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--starting-token" in done.stdout
+
+
+def test_fips_mode_is_chosen_at_init_and_refuses_des3(cli: Cli) -> None:
+    assert cli.ok("key", "generate-symmetric", "des3", "--label", "legacy")["key"]["attributes"]["key-type"] == "des3"
+    fips = cli.ok("token", "init", "--label", "fips", "--fips", "--so-pin", SO_PIN, "--pin", USER_PIN)
+    assert fips["fips"] is True
+    refused = cli.run("key", "generate-symmetric", "des3", "--label", "legacy", "--token", "fips")
+    assert refused.status == 1 and refused.json["data"].startswith("CKR_MECHANISM_INVALID")
+    aes = cli.ok("key", "generate-symmetric", "aes", "--label", "ok", "--key-length-bytes", "32", "--token", "fips")
+    assert aes["key"]["attributes"]["key-type"] == "aes"
