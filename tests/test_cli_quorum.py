@@ -88,3 +88,33 @@ def test_a_malformed_approval_file_is_a_usage_error(cli: Cli, tmp_path: Path) ->
     result = cli.run("user", "create", "--username", "eve", "--role", "crypto-user", "--approval", str(bad),
                      PYHSM_NEW_PASSWORD="eve-password", **ADMIN)
     assert result.status == 2 and "not a quorum token file" in result.json["data"]
+
+
+def test_key_usage_quorum_set_at_generation_needs_owner_and_shared_user(cli: Cli, tmp_path: Path) -> None:
+    users = {"alice": "alice-password", "bob": "bob-password12"}
+    keys = {}
+    for name, password in users.items():
+        cli.ok("user", "create", "--username", name, "--role", "crypto-user", PYHSM_NEW_PASSWORD=password, **ADMIN)
+        keys[name] = ec.generate_private_key(ec.SECP256R1())
+        pem = tmp_path / f"{name}.pem"
+        pem.write_bytes(keys[name].public_key().public_bytes(serialization.Encoding.PEM,
+                                                             serialization.PublicFormat.SubjectPublicKeyInfo))
+        cli.ok("user", "change-quorum", "token-sign", "register", "--public-key", str(pem), PYHSM_USERNAME=name,
+               PYHSM_PASSWORD=password)
+    alice = {"PYHSM_USERNAME": "alice", "PYHSM_PASSWORD": users["alice"]}
+    key = cli.ok("key", "generate-symmetric", "generic-secret", "--label", "mac", "--key-length-bytes", "32",
+                 "--share-crypto-users", "bob", "--use-key-quorum-value", "2", **alice)["key"]
+    assert key["key-info"]["key-quorum-values"] == {"manage-key-quorum-value": 0, "use-key-quorum-value": 2}
+    sign = ("crypto", "sign", "hmac", "--key-filter", "attr.label=mac", "--hash-function", "sha256", "--data",
+            "aGVsbG8=")
+    refused = cli.run(*sign, **alice)
+    assert refused.status == 1 and refused.json["data"].startswith("CKR_KEY_FUNCTION_NOT_PERMITTED")
+    path = tmp_path / "usage.json"
+    assert cli.ok("quorum", "token-sign", "generate", "--service", "key-usage", "--key-filter", "attr.label=mac",
+                  "--token", str(path), **alice) == {"filepath": str(path)}
+    document = json.loads(path.read_text())
+    payload = base64.b64decode(document["unsigned"])
+    document["signatures"] = [{"username": name, "signature": base64.b64encode(
+        key.sign(payload, ec.ECDSA(hashes.SHA256()))).decode()} for name, key in keys.items()]
+    path.write_text(json.dumps(document))
+    assert len(base64.b64decode(cli.ok(*sign, "--approval", str(path), **alice)["signature"])) == 32
