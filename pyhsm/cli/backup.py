@@ -118,6 +118,7 @@ def cmd_create(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
     label = ctx.token_label(args)
     if label is None:
         raise UsageError("name the token to back up: --token LABEL (or $PYHSM_TOKEN)")
+    cutoff = _cutoff(args)  # checked before the backup is made
     so_pin = _so_pin(args)
     target = Path(args.out).expanduser() if args.out else _backup_dir(args)
     with _library() as eng:
@@ -125,8 +126,8 @@ def cmd_create(ctx: Context, args: argparse.Namespace) -> dict[str, Any]:
         with _progress() as bar:
             path, header = create_backup(eng, slot, so_pin, target, bar("Snapshot (pages)"), bar("Encrypt (bytes)"))
     result: dict[str, Any] = {"file": str(path), **header.as_json()}
-    if args.keep_days is not None:
-        result["deleted"] = _prune(path.parent, _cutoff(args) or datetime.min, dry_run=False)
+    if cutoff is not None:
+        result["deleted"] = _prune(path.parent, cutoff, dry_run=False)
     return result
 
 
