@@ -114,9 +114,12 @@ def make_store(tmp: Path) -> dict[str, str]:
     return env
 
 
-def init_token(env: dict[str, str], label: str, so_pin: str = SO_PIN, pin: str = USER_PIN) -> TokenInfo:
-    """`pyhsm token init` in the store of env, then its slot as `pyhsm token list --json` reports it."""
-    result = pyhsm_cli("token", "init", "--label", label, "--so-pin", so_pin, "--pin", pin, env=env)
+def init_token(env: dict[str, str], label: str, so_pin: str = SO_PIN, pin: str = USER_PIN,
+               fips: bool = False) -> TokenInfo:
+    """`pyhsm token init` (in FIPS mode if asked) in the store of env, then its slot as `pyhsm token list --json`
+    reports it."""
+    result = pyhsm_cli("token", "init", "--label", label, "--so-pin", so_pin, "--pin", pin,
+                       *(["--fips"] if fips else []), env=env)
     assert result.returncode == 0, f"pyhsm token init failed: {result.stderr.strip()}"
     listing = pyhsm_cli("token", "list", "--json", env=env)
     assert listing.returncode == 0, listing.stderr
@@ -128,13 +131,15 @@ def init_token(env: dict[str, str], label: str, so_pin: str = SO_PIN, pin: str =
 
 
 def cli_data(token: TokenInfo, *args: str, username: str | None = None, password: str | None = None,
-             role: str = "crypto-user") -> Any:
+             role: str = "crypto-user", new_password: str | None = None) -> Any:
     """`pyhsm --token LABEL ARGS` logged in from the environment as cloudhsm-cli does ($PYHSM_ROLE,
-    $PYHSM_USERNAME, $PYHSM_PASSWORD; by default the token's user PIN), returning the data of its JSON envelope."""
+    $PYHSM_USERNAME, $PYHSM_PASSWORD; by default the token's user PIN), returning the data of its JSON envelope.
+    `new_password` is what `user create/change-password` set ($PYHSM_NEW_PASSWORD: never an argument)."""
     env = dict(token.env, PYHSM_ROLE=role, PYHSM_PASSWORD=password if password is not None else token.pin)
-    env.pop("PYHSM_USERNAME", None)
-    if username:
-        env["PYHSM_USERNAME"] = username
+    for name, value in (("PYHSM_USERNAME", username), ("PYHSM_NEW_PASSWORD", new_password)):
+        env.pop(name, None)
+        if value:
+            env[name] = value
     result = pyhsm_cli("--token", token.label, *args, env=env)
     assert result.returncode == 0, f"pyhsm {' '.join(args)}\n{result.stdout}\n{result.stderr}"
     envelope = json.loads(result.stdout)
@@ -157,12 +162,14 @@ init = 0
 """
 
 
-def openssl_engine_env(token: TokenInfo, module: str, path: Path, extra_config: str = "") -> dict[str, str]:
-    """Write an OpenSSL config loading libp11's engine on `module` with the token's PIN (plus `extra_config`
-    sections) to `path`, and return the token's environment with OPENSSL_CONF naming it. The engine lives in a
-    config of its own: in the default one it breaks ordinary file-key commands (../shared/docs/clients.md)."""
+def openssl_engine_env(token: TokenInfo, module: str, path: Path, extra_config: str = "",
+                       pin: str | None = None) -> dict[str, str]:
+    """Write an OpenSSL config loading libp11's engine on `module` with the token's user PIN (or `pin`; plus
+    `extra_config` sections) to `path`, and return the token's environment with OPENSSL_CONF naming it. The engine
+    lives in a config of its own: in the default one it breaks ordinary file-key commands
+    (../shared/docs/clients.md)."""
     assert Path(OPENSSL_ENGINE).exists(), "libengine-pkcs11-openssl is not installed (bash ci/install.sh installs it)"
-    path.write_text(ENGINE_CONFIG.format(engine=OPENSSL_ENGINE, module=module, pin=token.pin) + extra_config)
+    path.write_text(ENGINE_CONFIG.format(engine=OPENSSL_ENGINE, module=module, pin=pin or token.pin) + extra_config)
     return dict(token.env, OPENSSL_CONF=str(path))
 
 

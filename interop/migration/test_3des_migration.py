@@ -1,12 +1,12 @@
-"""Flow 1: Triple-DES keys leave a token for another token with CKM_RSA_AES_KEY_WRAP, keeping their attributes,
-with the `pyhsm` CLI as the CloudHSM migration guide does it with cloudhsm-cli.
+"""Flow 1: Triple-DES keys leave a FIPS-mode token for a non-FIPS token with CKM_RSA_AES_KEY_WRAP, keeping their
+attributes, with the `pyhsm` CLI as the CloudHSM migration guide does it with cloudhsm-cli.
 
-The destination makes an RSA wrapping pair (`key generate-asymmetric-pair rsa`) and exports its public key as PEM
-(`key generate-file`); the source imports it with wrap=true (`key import pem`) and wraps the 3DES key
-(`key wrap rsa-aes`); the destination unwraps it with the original label and usages (`key unwrap rsa-aes`). Data
-that the key encrypted before the move (legacy ciphertext, made by OpenSSL from the key's known value, and made by
-the source token through the C host) decrypts on the destination, and what the destination encrypts equals
-OpenSSL's DES-EDE3-CBC.
+The FIPS token no longer encrypts with 3DES (NIST SP 800-131A rev. 2: refused since 2023) but still decrypts legacy
+data and may export the keys. The destination makes an RSA wrapping pair (`key generate-asymmetric-pair rsa`) and
+exports its public key as PEM (`key generate-file`); on the source the key's owner imports it with wrap=true
+(`key import pem`) and wraps the 3DES key (`key wrap rsa-aes`); the destination unwraps it with the original label
+and usages (`key unwrap rsa-aes`). Legacy ciphertext (made by OpenSSL from the key's known value) decrypts on both
+tokens, and what the destination encrypts equals OpenSSL's DES-EDE3-CBC.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ IV = "0011223344556677"
 @pytest.fixture(scope="module")
 def moved(make_hsm, tmp_path_factory) -> tuple[Any, Any, bytes]:  # type: ignore[no-untyped-def]
     work = tmp_path_factory.mktemp("3des-work")
-    source, destination = make_hsm("3des-source", work), make_hsm("3des-destination", work)
+    source, destination = make_hsm("3des-source", work, fips=True), make_hsm("3des-destination", work)
     key = os.urandom(24)
     (work / "legacy.key").write_bytes(key)
     source.tool("--write-object", "legacy.key", "--type", "secrkey", "--key-type", "DES3:24", "--label", "legacy-3des",
@@ -37,7 +37,7 @@ def moved(make_hsm, tmp_path_factory) -> tuple[Any, Any, bytes]:  # type: ignore
     source.cli("key", "import", "pem", "--path", str(work / "3des-import.pem"), "--label", "to-destination",
                "--key-type-class", "rsa-public", "--attributes", "wrap=true")
     (work / "plain").write_bytes(PLAINTEXT)
-    source.migration_host("encrypt", "des3-cbc", "legacy-3des", IV, "plain", "source.ct")
+    openssl_3des(source, key, "-in", "plain", "-out", "legacy.ct")
     source.cli("key", "wrap", "rsa-aes", "--payload-filter", "attr.label=legacy-3des",
                "--wrapping-filter", "attr.label=to-destination", "--path", str(work / "legacy-3des.wrapped"))
     destination.cli("key", "unwrap", "rsa-aes", "--filter", "attr.label=3des-import", "--key-type-class", "des3",
@@ -50,13 +50,20 @@ def openssl_3des(hsm: Any, key: bytes, *args: str) -> None:
     hsm.openssl("enc", "-des-ede3-cbc", "-K", key.hex(), "-iv", IV, "-nopad", *args)
 
 
-def test_ciphertext_from_the_source_and_legacy_ciphertext_decrypt_on_the_destination(moved: Any) -> None:
-    source, destination, key = moved
-    openssl_3des(source, key, "-in", "plain", "-out", "legacy.ct")
-    assert (source.work / "source.ct").read_bytes() == (source.work / "legacy.ct").read_bytes()
-    for ct in ("source.ct", "legacy.ct"):
-        destination.migration_host("decrypt", "des3-cbc", "legacy-3des", IV, ct, f"{ct}.out")
-        assert (destination.work / f"{ct}.out").read_bytes() == PLAINTEXT
+def test_fips_source_refuses_3des_encryption_but_decrypts_legacy_data(moved: Any) -> None:
+    source, _, _ = moved
+    refused = source.interop.run([str(source.host), source.module, source.token.label, source.pin, "encrypt",
+                                  "des3-cbc", "legacy-3des", IV, "plain", "refused.ct"], env=source.token.env,
+                                 cwd=source.work)
+    assert "FAIL C_EncryptInit: got 0x70 want 0x0" in refused.stdout, refused.stdout  # CKR_MECHANISM_INVALID
+    source.migration_host("decrypt", "des3-cbc", "legacy-3des", IV, "legacy.ct", "legacy.source.out")
+    assert (source.work / "legacy.source.out").read_bytes() == PLAINTEXT
+
+
+def test_legacy_ciphertext_decrypts_on_the_destination(moved: Any) -> None:
+    _, destination, _ = moved
+    destination.migration_host("decrypt", "des3-cbc", "legacy-3des", IV, "legacy.ct", "legacy.out")
+    assert (destination.work / "legacy.out").read_bytes() == PLAINTEXT
 
 
 def test_destination_encrypts_exactly_as_openssl_with_the_original_key(moved: Any) -> None:

@@ -75,7 +75,7 @@ def test_wrapped_blob_for_another_key_fails_to_unwrap_with_a_precise_code(hsm: A
     hsm.openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:4096", "-out", "other.pem")
     hsm.openssl("pkeyutl", "-encrypt", "-inkey", "other.pem", *OAEP_SHA256, "-in", "lost.p8.der",
                 "-out", "misdirected.wrapped")
-    result = hsm.interop.run([str(hsm.host), hsm.module, hsm.token.label, hsm.token.pin, "unwrap", "rsa-oaep-sha256",
+    result = hsm.interop.run([str(hsm.host), hsm.module, hsm.token.label, hsm.pin, "unwrap", "rsa-oaep-sha256",
                               "expecting-wrapping", "private", "ec", "misdirected", "misdirected.wrapped"],
                              env=hsm.token.env, cwd=hsm.work)
     assert result.returncode == 1

@@ -45,7 +45,7 @@ def online(make_hsm, pyhsm_module, interop, tmp_path_factory) -> tuple[Any, dict
     """Token A: the root key (RSA-3072, extractable so that it can be moved) and the root certificate."""
     hsm = make_hsm("root-online", tmp_path_factory.mktemp("root-ca-work"))
     hsm.tool("--keypairgen", "--key-type", "rsa:3072", "--label", "root", "--id", "01", "--extractable")
-    env = interop.openssl_engine_env(hsm.token, pyhsm_module, hsm.work / "engine.cnf", EXTENSIONS)
+    env = interop.openssl_engine_env(hsm.token, pyhsm_module, hsm.work / "engine.cnf", EXTENSIONS, hsm.pin)
     engine_openssl(hsm, env, "req", "-engine", "pkcs11", "-keyform", "engine",
                    "-key", "pkcs11:token=root-online;object=root;type=private", "-new", "-x509",
                    "-subj", "/CN=pyhsm portable root", "-days", "60", "-sha256", "-extensions", "v3_ca",
@@ -66,7 +66,7 @@ def offline(make_hsm, online, pyhsm_module, interop) -> tuple[Any, dict[str, str
     b.migration_host("unwrap", "rsa-aes", "transport", "private", "rsa", "root", "root.wrapped", "01")
     a.export_public_der("root", "root.pub.der")
     b.tool("--write-object", "root.pub.der", "--type", "pubkey", "--label", "root", "--id", "01")
-    env = interop.openssl_engine_env(b.token, pyhsm_module, a.work / "engine-b.cnf", EXTENSIONS)
+    env = interop.openssl_engine_env(b.token, pyhsm_module, a.work / "engine-b.cnf", EXTENSIONS, b.pin)
     return b, env
 
 

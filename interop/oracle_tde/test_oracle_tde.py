@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "oracle-tde"
+ORACLE_USER = ("tde_cu", "Tde-Passw0rd")  # IDENTIFIED BY "tde_cu:Tde-Passw0rd"
+KEY_ADMIN = ("key_admin", "Key-Adm1n-pw")
 WALLET_PASSWORD = "file-wallet-pw"
 KDF_ITERATIONS = 100_000
 WRITES = ("C_CreateObject", "C_CopyObject", "C_DestroyObject", "C_SetAttributeValue", "C_GenerateKey",
@@ -201,7 +203,7 @@ class Oracle:
 
     def pkcs11_tool(self, *args: str) -> None:
         result = self.interop.run(["pkcs11-tool", "--module", self.module, "--token-label", TOKEN, "--login",
-                                   "--pin", self.token.pin, *args], env=self.token.env)
+                                   "--pin", self.pin, *args], env=self.token.env)
         assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -212,9 +214,13 @@ def oracle(interop, pyhsm_module, tmp_path_factory) -> Oracle:  # type: ignore[n
     base = tmp_path_factory.mktemp("oracle-tde")
     binary = interop.build_c_host([HERE / "tde_host.c", HERE / "tde_files.c"], base, ["crypto"])
     token = interop.init_token(interop.make_store(base), TOKEN)
+    admin = {"username": "admin", "password": token.so_pin, "role": "admin"}
+    for user, password in (ORACLE_USER, KEY_ADMIN):  # the Oracle crypto user, and who pre-generates keys
+        interop.cli_data(token, "user", "create", "--username", user, "--role", "crypto-user",
+                         new_password=password, **admin)
     work = base / "oracle"
     work.mkdir()
-    return Oracle(interop, binary, pyhsm_module, token, work, token.pin)
+    return Oracle(interop, binary, pyhsm_module, token, work, ":".join(ORACLE_USER))
 
 
 # ---- 1 + 2: a keystore created by Oracle, tablespaces from two processes at once --------------------------------
@@ -350,15 +356,20 @@ def test_use_encryption_key_migrate_using_moves_file_teks_under_an_existing_hsm_
 
 
 def pregenerate_master_key(oracle: Oracle) -> str:
-    """What an administrator does before USE KEY, as AWS's guide does it with cloudhsm-cli: an AES-256 key labelled
-    ORACLE.TDE.HSM.MK.<id> that may encrypt, decrypt, wrap and unwrap and is not extractable (the CLI's defaults
-    are the opposite)."""
+    """What an administrator does before USE KEY, as AWS's guide does it with cloudhsm-cli: another crypto user
+    makes an AES-256 key labelled ORACLE.TDE.HSM.MK.<id> that may encrypt, decrypt, wrap and unwrap and is not
+    extractable (the CLI's defaults are the opposite), and shares it with Oracle's crypto user."""
     key_id = new_key_id()
-    key = oracle.interop.cli_data(oracle.token, "key", "generate-symmetric", "aes", "--label",
-                                  f"ORACLE.TDE.HSM.MK.{key_id}", "--key-length-bytes", "32", "--attributes",
-                                  "encrypt=true", "decrypt=true", "wrap=true", "unwrap=true", "extractable=false")
+    label = f"ORACLE.TDE.HSM.MK.{key_id}"
+    key_admin = {"username": KEY_ADMIN[0], "password": KEY_ADMIN[1]}
+    key = oracle.interop.cli_data(oracle.token, "key", "generate-symmetric", "aes", "--label", label,
+                                  "--key-length-bytes", "32", "--attributes", "encrypt=true", "decrypt=true",
+                                  "wrap=true", "unwrap=true", "extractable=false", **key_admin)
     attributes = key["key"]["attributes"]
     assert attributes["extractable"] is False and attributes["sensitive"] is True, attributes
+    assert label not in oracle.token_objects()  # not Oracle's key, not shared yet: invisible to Oracle
+    oracle.interop.cli_data(oracle.token, "key", "share", "--filter", f"attr.label={label}", "--username",
+                            ORACLE_USER[0], **key_admin)
     return key_id
 
 
