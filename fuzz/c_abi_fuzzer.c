@@ -26,7 +26,7 @@
  * mechanisms.h: the harness builds structs with honest pointers only for the mechanism that reads them, because a
  * struct whose length field lands on another struct's pointer field is a caller bug no module can detect. */
 enum shape { SHAPE_NONE, SHAPE_BYTES, SHAPE_OAEP, SHAPE_PSS, SHAPE_GCM, SHAPE_CTR, SHAPE_ECDH1, SHAPE_ULONG,
-             SHAPE_KEY_HANDLE, SHAPE_OTHER };
+             SHAPE_KEY_HANDLE, SHAPE_RSA_AES_WRAP, SHAPE_CCM, SHAPE_EDDSA, SHAPE_HKDF, SHAPE_OTHER };
 static const struct {
     CK_MECHANISM_TYPE type;
     enum shape shape;
@@ -237,6 +237,10 @@ static CK_MECHANISM *mechanism(input *in) {
         CK_GCM_PARAMS gcm;
         CK_AES_CTR_PARAMS ctr;
         CK_ECDH1_DERIVE_PARAMS ecdh;
+        CK_RSA_AES_KEY_WRAP_PARAMS rsa_aes;
+        CK_CCM_PARAMS ccm;
+        CK_EDDSA_PARAMS eddsa;
+        CK_HKDF_PARAMS hkdf;
         CK_ULONG ulong;
         uint8_t raw[256];
     } p;
@@ -267,6 +271,45 @@ static CK_MECHANISM *mechanism(input *in) {
     case SHAPE_BYTES:
         m.pParameter = buffer(in, &m.ulParameterLen);
         return &m;
+    case SHAPE_RSA_AES_WRAP: {
+        static CK_RSA_PKCS_OAEP_PARAMS oaep;
+        oaep.hashAlg = any_mechanism(in);
+        oaep.mgf = u8(in) % 6;
+        oaep.source = u8(in) % 3;
+        oaep.pSourceData = buffer(in, &len);
+        oaep.ulSourceDataLen = len;
+        p.rsa_aes.ulAESKeyBits = u8(in) < 0xC0 ? 64u * (2 + u8(in) % 3) : ulong_from(in, 8);
+        p.rsa_aes.pOAEPParams = u8(in) % 16 ? &oaep : NULL;
+        size = sizeof p.rsa_aes;
+        break;
+    }
+    case SHAPE_CCM:
+        p.ccm.ulDataLen = u8(in) < 0xF0 ? u8(in) : ulong_from(in, 8);
+        p.ccm.pNonce = buffer(in, &len);
+        p.ccm.ulNonceLen = len;
+        p.ccm.pAAD = buffer(in, &len);
+        p.ccm.ulAADLen = len;
+        p.ccm.ulMACLen = u8(in) % 20;
+        size = sizeof p.ccm;
+        break;
+    case SHAPE_EDDSA:
+        p.eddsa.phFlag = u8(in) & 1;
+        p.eddsa.pContextData = buffer(in, &len);
+        p.eddsa.ulContextDataLen = len;
+        size = sizeof p.eddsa;
+        break;
+    case SHAPE_HKDF:
+        p.hkdf.bExtract = u8(in) & 1;
+        p.hkdf.bExpand = u8(in) & 1;
+        p.hkdf.prfHashMechanism = any_mechanism(in);
+        p.hkdf.ulSaltType = u8(in) % 6;
+        p.hkdf.pSalt = buffer(in, &len);
+        p.hkdf.ulSaltLen = len;
+        p.hkdf.hSaltKey = handle(in);
+        p.hkdf.pInfo = buffer(in, &len);
+        p.hkdf.ulInfoLen = len;
+        size = sizeof p.hkdf;
+        break;
     case SHAPE_OAEP:
         p.oaep.hashAlg = any_mechanism(in);
         p.oaep.mgf = u8(in) % 6;

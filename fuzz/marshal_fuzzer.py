@@ -38,6 +38,10 @@ STRUCTS = {
     ParamKind.ECDH1: "CK_ECDH1_DERIVE_PARAMS",
     ParamKind.ULONG: "CK_ULONG",
     ParamKind.KEY_HANDLE: "CK_ULONG",
+    ParamKind.RSA_AES_WRAP: "CK_RSA_AES_KEY_WRAP_PARAMS",
+    ParamKind.CCM: "CK_CCM_PARAMS",
+    ParamKind.EDDSA: "CK_EDDSA_PARAMS",
+    ParamKind.HKDF: "CK_HKDF_PARAMS",
 }
 POINTER_FREE = {ParamKind.NONE, ParamKind.BYTES, ParamKind.PSS, ParamKind.CTR, ParamKind.ULONG, ParamKind.KEY_HANDLE}
 
@@ -129,6 +133,27 @@ class Builder:
             struct.ulCounterBits = take(0, 256)
             raw = self.fdp.ConsumeBytes(16)
             ffi.memmove(struct.cb, raw, len(raw))
+        elif kind is ParamKind.RSA_AES_WRAP:
+            struct.ulAESKeyBits = self.fdp.PickValueInList([128, 192, 256, take(0, 1 << 20)])
+            if self.fdp.ConsumeIntInRange(0, 15):
+                oaep = ffi.new("CK_RSA_PKCS_OAEP_PARAMS *")
+                self.keep.append(oaep)
+                self.fill(oaep, ParamKind.OAEP)
+                struct.pOAEPParams = oaep
+        elif kind is ParamKind.CCM:
+            struct.ulDataLen = take(0, 1 << 20)
+            struct.pNonce, struct.ulNonceLen = self.buffer()
+            struct.pAAD, struct.ulAADLen = self.buffer()
+            struct.ulMACLen = take(0, 20)
+        elif kind is ParamKind.EDDSA:
+            struct.phFlag = take(0, 1)
+            struct.pContextData, struct.ulContextDataLen = self.buffer()
+        elif kind is ParamKind.HKDF:
+            struct.bExtract, struct.bExpand = take(0, 1), take(0, 1)
+            struct.prfHashMechanism, struct.ulSaltType = self.fdp.PickValueInList(MECHANISMS), take(0, 5)
+            struct.pSalt, struct.ulSaltLen = self.buffer()
+            struct.hSaltKey = take(0, 1 << 32)
+            struct.pInfo, struct.ulInfoLen = self.buffer()
         elif kind is ParamKind.ECDH1:
             struct.kdf = take(0, 10)
             struct.pSharedData, struct.ulSharedDataLen = self.buffer()

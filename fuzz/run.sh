@@ -29,7 +29,8 @@ case "$TARGET" in
 from p11_helpers import generated_header_path
 generated_header_path(Path(sys.argv[2]))" "$ROOT/tests" "$WORK"
     py -c "from pyhsm.mechanisms import registry
-known = {'NONE', 'BYTES', 'OAEP', 'PSS', 'GCM', 'CTR', 'ECDH1', 'ULONG', 'KEY_HANDLE'}
+known = {'NONE', 'BYTES', 'OAEP', 'PSS', 'GCM', 'CTR', 'ECDH1', 'ULONG', 'KEY_HANDLE', 'RSA_AES_WRAP', 'CCM', 'EDDSA',
+         'HKDF'}
 for ckm in sorted(registry.all_mechanisms()):
     kind = registry.lookup(ckm).param_kind.name
     print(f'{{0x{ckm:X}UL, SHAPE_{kind if kind in known else \"OTHER\"}}},')" >"$WORK/mechanisms.h"
