@@ -115,14 +115,15 @@ def test_store_files_are_0600_and_directories_0700(secrets: dict[str, bytes]) ->
 
 
 def test_each_pin_wraps_the_token_key_under_scrypt_with_the_documented_parameters(secrets: dict[str, bytes]) -> None:
+    from pyhsm.engine.accounts import users_in
     from pyhsm.store.sealing import SCRYPT_LOG2_N, SCRYPT_P, SCRYPT_R
 
     assert (SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P) == (15, 8, 1)  # README and sealing.py state these
-    databases = [p for p in store_files() if p.suffix == ".sqlite3"]
     wrapped = []
-    for path in databases:
+    for path in [p for p in store_files() if p.suffix == ".sqlite3"]:
         with sqlite3.connect(path) as db:
-            wrapped += [bytes(v) for (v,) in db.execute("SELECT value FROM meta WHERE key IN ('so_key', 'user_key')")]
+            meta = {str(k): bytes(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        wrapped += [user.wrapped_key for user in users_in(meta).values()]  # every credential: SO, user, named users
     assert wrapped
     for blob in wrapped:
         assert blob[:3] == b"PW1"
