@@ -20,10 +20,7 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from typing import TYPE_CHECKING
 
 from pyhsm import constants as ck
 from pyhsm.engine.accounts import ADMIN, DEFAULT_USER
@@ -33,10 +30,12 @@ from pyhsm.engine.policy import SERVICE_KEY_MANAGEMENT, SERVICE_KEY_USAGE
 from pyhsm.engine.token_users import TokenUsers
 from pyhsm.errors import CKRError
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 PREFIX = "quorum/"
 TOKEN_LIFETIME = 600.0  # seconds: CloudHSM's quorum tokens live ten minutes
 MIN_RSA_BITS = 2048
-EC_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 KEY_QUORUM_ATTR = {SERVICE_KEY_MANAGEMENT: ck.CKA_PYHSM_MANAGE_QUORUM, SERVICE_KEY_USAGE: ck.CKA_PYHSM_USE_QUORUM}
 
 
@@ -68,18 +67,27 @@ class QuorumToken:
 
 def load_quorum_key(pem: bytes) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
     """A registrable quorum public key: RSA >= 2048 bits or EC P-256/P-384/P-521, PEM (SubjectPublicKeyInfo)."""
+    # cryptography's serialization, RSA and EC modules are imported on use: importing them with the engine was a
+    # large part of the first C_Initialize, which never needs them.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     try:
         key = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError):
         raise CKRError(ck.CKR_ARGUMENTS_BAD, "not a PEM public key") from None
     if isinstance(key, rsa.RSAPublicKey) and key.key_size >= MIN_RSA_BITS:
         return key
-    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, EC_CURVES):
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)):
         return key
     raise CKRError(ck.CKR_ARGUMENTS_BAD, "quorum keys are RSA (2048 bits or more) or EC P-256/P-384/P-521")
 
 
 def signature_valid(pem: str, payload: bytes, signature: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
     key = load_quorum_key(pem.encode())
     try:
         if isinstance(key, rsa.RSAPublicKey):
