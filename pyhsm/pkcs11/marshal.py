@@ -80,13 +80,20 @@ def write_ulong(ptr: Any, value: int) -> None:
 _STRUCT_TYPES: dict[str, tuple[Any, int]] = {}  # "CK_SESSION_INFO" -> (its pointer type, its size)
 
 
+def struct_type(ctype: str) -> tuple[Any, int]:
+    """A struct's pointer type and size, resolved by name once: cffi parses a type given as a string on every
+    ffi.new / ffi.sizeof, which showed up on the per-call path."""
+    try:
+        return _STRUCT_TYPES[ctype]
+    except KeyError:
+        found = _STRUCT_TYPES[ctype] = ffi.typeof(ctype + " *"), ffi.sizeof(ctype)
+        return found
+
+
 def write_struct(ptr: Any, ctype: str, fill: Callable[[Any], None]) -> None:
     """Build the struct zeroed on our side, fill it, then copy it out in one memmove."""
     require(ptr, ctype)
-    try:
-        pointer_type, size = _STRUCT_TYPES[ctype]
-    except KeyError:  # first use: resolve the type by name once, not on every call
-        pointer_type, size = _STRUCT_TYPES[ctype] = ffi.typeof(ctype + " *"), ffi.sizeof(ctype)
+    pointer_type, size = struct_type(ctype)
     out = ffi.new(pointer_type)
     fill(out)
     ffi.memmove(ptr, out, size)

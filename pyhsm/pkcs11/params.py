@@ -27,22 +27,16 @@ from pyhsm.mechanisms.params import (
     RsaAesWrapParams,
     Sp800108Params,
 )
-from pyhsm.pkcs11.marshal import read_bytes, read_ulong, require
+from pyhsm.pkcs11.marshal import read_bytes, read_ulong, require, struct_type
 
 
 def _invalid(detail: str) -> CKRError:
     return CKRError(ck.CKR_MECHANISM_PARAM_INVALID, detail)
 
 
-_STRUCT_TYPES: dict[str, tuple[Any, int]] = {}  # "CK_GCM_PARAMS" -> (its pointer type, its size)
-
-
 def _struct(ctype: str, ptr: Any, length: int) -> Any:
     """Copy the caller's struct (possibly misaligned) into an aligned one of ours, checking its size."""
-    try:
-        pointer_type, size = _STRUCT_TYPES[ctype]
-    except KeyError:  # first use: a type named by a string is parsed on every ffi.new / ffi.sizeof
-        pointer_type, size = _STRUCT_TYPES[ctype] = ffi.typeof(ctype + " *"), ffi.sizeof(ctype)
+    pointer_type, size = struct_type(ctype)
     if ptr == ffi.NULL or length != size:
         raise _invalid(f"expected a {ctype}")
     box = ffi.new(pointer_type)
