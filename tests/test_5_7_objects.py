@@ -142,3 +142,77 @@ def test_session_objects_vanish_with_their_session(token) -> None:
         s.create_object({Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: "ephemeral"})
     with token.open(user_pin=USER_PIN) as s:
         assert list(s.get_objects({Attribute.LABEL: "ephemeral"})) == []
+
+
+USAGE = (Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.SIGN, Attribute.VERIFY, Attribute.WRAP, Attribute.UNWRAP,
+         Attribute.DERIVE)
+
+
+def _usage(obj) -> set[Attribute]:  # type: ignore[no-untyped-def]
+    flags = set()
+    for attr in USAGE:
+        try:
+            if obj[attr]:
+                flags.add(attr)
+        except pkcs11.exceptions.AttributeTypeInvalid:  # the class has no such flag (a private key cannot encrypt)
+            pass
+    return flags
+
+
+# python-pkcs11's generate_key/generate_keypair always send every usage flag, so the defaults are checked on
+# imported keys whose templates name none.
+@pytest.mark.parametrize(("key_type", "expected"), [
+    (KeyType.AES, {Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.SIGN, Attribute.VERIFY, Attribute.WRAP,
+                   Attribute.UNWRAP}),
+    (KeyType.DES3, {Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.WRAP, Attribute.UNWRAP}),
+    (KeyType.GENERIC_SECRET, {Attribute.SIGN, Attribute.VERIFY, Attribute.DERIVE}),
+    (KeyType.SHA256_HMAC, {Attribute.SIGN, Attribute.VERIFY}),
+])
+def test_secret_key_usage_flags_default_to_what_its_type_can_do(session, key_type, expected) -> None:
+    key = session.create_object({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: key_type,
+                                 Attribute.VALUE: bytes(range(24))})
+    assert _usage(key) == expected
+
+
+def test_ec_keys_sign_and_derive_but_never_encrypt_or_wrap_by_default(session) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from pkcs11.util.ec import encode_named_curve_parameters
+
+    soft = ec.generate_private_key(ec.SECP256R1())
+    params = encode_named_curve_parameters("secp256r1")
+    private = session.create_object({
+        Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: KeyType.EC, Attribute.EC_PARAMS: params,
+        Attribute.VALUE: soft.private_numbers().private_value.to_bytes(32, "big")})
+    public = session.create_object({
+        Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.EC, Attribute.EC_PARAMS: params,
+        Attribute.EC_POINT: b"\x04\x41" + soft.public_key().public_bytes(serialization.Encoding.X962,
+                                                     serialization.PublicFormat.UncompressedPoint)})
+    assert _usage(public) == {Attribute.VERIFY}
+    assert _usage(private) == {Attribute.SIGN, Attribute.DERIVE}
+
+
+def test_rsa_keys_default_to_every_rsa_operation(session) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    numbers = rsa.generate_private_key(65537, 2048).private_numbers()
+
+    def b(n: int) -> bytes:
+        return n.to_bytes((n.bit_length() + 7) // 8, "big")
+
+    pub = numbers.public_numbers
+    public = session.create_object({Attribute.CLASS: ObjectClass.PUBLIC_KEY, Attribute.KEY_TYPE: KeyType.RSA,
+                                    Attribute.MODULUS: b(pub.n), Attribute.PUBLIC_EXPONENT: b(pub.e)})
+    private = session.create_object({
+        Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.KEY_TYPE: KeyType.RSA, Attribute.MODULUS: b(pub.n),
+        Attribute.PUBLIC_EXPONENT: b(pub.e), Attribute.PRIVATE_EXPONENT: b(numbers.d), Attribute.PRIME_1: b(numbers.p),
+        Attribute.PRIME_2: b(numbers.q), Attribute.EXPONENT_1: b(numbers.dmp1), Attribute.EXPONENT_2: b(numbers.dmq1),
+        Attribute.COEFFICIENT: b(numbers.iqmp)})
+    assert _usage(public) == {Attribute.ENCRYPT, Attribute.VERIFY, Attribute.WRAP}
+    assert _usage(private) == {Attribute.DECRYPT, Attribute.SIGN, Attribute.UNWRAP}
+
+
+def test_usage_flag_in_the_template_overrides_the_type_default(session) -> None:
+    key = session.create_object({Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.KEY_TYPE: KeyType.AES,
+                                 Attribute.VALUE: bytes(16), Attribute.WRAP: False})
+    assert _usage(key) == {Attribute.ENCRYPT, Attribute.DECRYPT, Attribute.SIGN, Attribute.VERIFY, Attribute.UNWRAP}

@@ -3,7 +3,8 @@
 Defaults chosen where the specification says "token-specific" (documented in README):
 - private and secret keys are CKA_PRIVATE, CKA_SENSITIVE and not CKA_EXTRACTABLE unless the template says otherwise,
   so a key created by a careless client (Java's keytool sends an empty private template) is still safe;
-- key usage flags default to TRUE for the operations the key type can do, as SoftHSM and most HSMs do;
+- key usage flags default to TRUE for the operations the key type can do and FALSE for the rest (an EC key signs and
+  derives but never decrypts; an HMAC key signs but never wraps) — see `usage` below;
 - data objects, certificates and public keys are public (CKA_PRIVATE FALSE).
 """
 
@@ -66,7 +67,6 @@ KEY = [
     Attr(ck.CKA_ID, default=b"", change=C.ANY),
     Attr(ck.CKA_START_DATE, default=b"", change=C.ANY),
     Attr(ck.CKA_END_DATE, default=b"", change=C.ANY),
-    Attr(ck.CKA_DERIVE, default=False, change=C.ANY),
     Attr(ck.CKA_LOCAL, rule=R.TOKEN_SUPPLIED),
     Attr(ck.CKA_KEY_GEN_MECHANISM, rule=R.TOKEN_SUPPLIED),
     Attr(ck.CKA_ALLOWED_MECHANISMS, default=(), change=C.ANY),
@@ -87,10 +87,7 @@ OWNER_CONTROLS = [
 
 PUBLIC_KEY = [
     Attr(ck.CKA_SUBJECT, default=b"", change=C.ANY),
-    Attr(ck.CKA_ENCRYPT, default=True, change=C.ANY),
-    Attr(ck.CKA_VERIFY, default=True, change=C.ANY),
     Attr(ck.CKA_VERIFY_RECOVER, default=False, change=C.ANY),
-    Attr(ck.CKA_WRAP, default=True, change=C.ANY),
     Attr(ck.CKA_TRUSTED, default=False, so_sets_true=True, change=C.ANY),
     Attr(ck.CKA_PUBLIC_KEY_INFO, default=b""),
     *WRAP_TEMPLATE,
@@ -100,10 +97,7 @@ PRIVATE_KEY = [
     Attr(ck.CKA_PRIVATE, default=True, change=C.ON_COPY),
     Attr(ck.CKA_SUBJECT, default=b"", change=C.ANY),
     Attr(ck.CKA_SENSITIVE, default=True, change=C.ONLY_TO_TRUE),
-    Attr(ck.CKA_DECRYPT, default=True, change=C.ANY),
-    Attr(ck.CKA_SIGN, default=True, change=C.ANY),
     Attr(ck.CKA_SIGN_RECOVER, default=False, change=C.ANY),
-    Attr(ck.CKA_UNWRAP, default=True, change=C.ANY),
     Attr(ck.CKA_EXTRACTABLE, default=False, change=C.ONLY_TO_FALSE),
     Attr(ck.CKA_ALWAYS_SENSITIVE, rule=R.TOKEN_SUPPLIED),
     Attr(ck.CKA_NEVER_EXTRACTABLE, rule=R.TOKEN_SUPPLIED),
@@ -118,12 +112,6 @@ PRIVATE_KEY = [
 SECRET_KEY = [
     Attr(ck.CKA_PRIVATE, default=True, change=C.ON_COPY),
     Attr(ck.CKA_SENSITIVE, default=True, change=C.ONLY_TO_TRUE),
-    Attr(ck.CKA_ENCRYPT, default=True, change=C.ANY),
-    Attr(ck.CKA_DECRYPT, default=True, change=C.ANY),
-    Attr(ck.CKA_SIGN, default=True, change=C.ANY),
-    Attr(ck.CKA_VERIFY, default=True, change=C.ANY),
-    Attr(ck.CKA_WRAP, default=True, change=C.ANY),
-    Attr(ck.CKA_UNWRAP, default=True, change=C.ANY),
     Attr(ck.CKA_EXTRACTABLE, default=False, change=C.ONLY_TO_FALSE),
     Attr(ck.CKA_ALWAYS_SENSITIVE, rule=R.TOKEN_SUPPLIED),
     Attr(ck.CKA_NEVER_EXTRACTABLE, rule=R.TOKEN_SUPPLIED),
@@ -163,44 +151,73 @@ EC_PRIVATE = [
     # Not in the specification's table: clients (libp11, Java) read the public point from the private key.
     Attr(ck.CKA_EC_POINT, rule=R.TOKEN_SUPPLIED),
 ]
-# Edwards (Ed25519/Ed448) and Montgomery (X25519/X448) keys have the EC tables' layout (v3.0 2.3.6-2.3.9).
 
 SECRET_VALUE = [
     Attr(ck.CKA_VALUE, rule=R.KEY_MATERIAL, sensitive=True),
     Attr(ck.CKA_VALUE_LEN, rule=R.FORBIDDEN_ON_CREATE),
 ]
 
+# Usage flags each key class has (v3.0 sections 4.8-4.10), and which of them a key type can actually use.
+PUBLIC_USAGE = (ck.CKA_ENCRYPT, ck.CKA_VERIFY, ck.CKA_WRAP, ck.CKA_DERIVE)
+PRIVATE_USAGE = (ck.CKA_DECRYPT, ck.CKA_SIGN, ck.CKA_UNWRAP, ck.CKA_DERIVE)
+SECRET_USAGE = (ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_WRAP, ck.CKA_UNWRAP, ck.CKA_DERIVE)
+RSA_CAN = {ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_WRAP, ck.CKA_UNWRAP}
+EC_CAN = {ck.CKA_SIGN, ck.CKA_VERIFY, ck.CKA_DERIVE}
+EDWARDS_CAN = {ck.CKA_SIGN, ck.CKA_VERIFY}
+MONTGOMERY_CAN = {ck.CKA_DERIVE}
+CIPHER_CAN = {ck.CKA_ENCRYPT, ck.CKA_DECRYPT, ck.CKA_WRAP, ck.CKA_UNWRAP}
+AES_CAN = CIPHER_CAN | {ck.CKA_SIGN, ck.CKA_VERIFY}  # CMAC
+MAC_CAN = {ck.CKA_SIGN, ck.CKA_VERIFY}
+GENERIC_CAN = MAC_CAN | {ck.CKA_DERIVE}  # HMAC, HKDF, SP800-108, CONCATENATE_BASE_AND_KEY
+HKDF_CAN = {ck.CKA_DERIVE}
+
+
+def usage(flags: tuple[int, ...], can: set[int]) -> list[Attr]:
+    """A key type's usage flags: TRUE by default for what it can do, FALSE otherwise; clients may change them."""
+    return [Attr(t, default=t in can, change=C.ANY) for t in flags]
+
+
+KEY_PAIRS = (  # key type, name, public part, private part, what its keys can do
+    (ck.CKK_RSA, "RSA", RSA_PUBLIC, RSA_PRIVATE, RSA_CAN),
+    (ck.CKK_EC, "EC", EC_PUBLIC, EC_PRIVATE, EC_CAN),
+    # Edwards (Ed25519/Ed448) and Montgomery (X25519/X448) keys have the EC tables' layout (v3.0 2.3.6-2.3.9).
+    (ck.CKK_EC_EDWARDS, "Edwards", EC_PUBLIC, EC_PRIVATE, EDWARDS_CAN),
+    (ck.CKK_EC_MONTGOMERY, "Montgomery", EC_PUBLIC, EC_PRIVATE, MONTGOMERY_CAN),
+)
+SECRET_KEYS = (
+    (ck.CKK_AES, "AES key", AES_CAN),
+    (ck.CKK_DES3, "DES3 key", CIPHER_CAN),
+    (ck.CKK_GENERIC_SECRET, "generic secret key", GENERIC_CAN),
+    (ck.CKK_SHA_1_HMAC, "SHA-1 HMAC key", MAC_CAN),
+    (ck.CKK_SHA224_HMAC, "SHA-224 HMAC key", MAC_CAN),
+    (ck.CKK_SHA256_HMAC, "SHA-256 HMAC key", MAC_CAN),
+    (ck.CKK_SHA384_HMAC, "SHA-384 HMAC key", MAC_CAN),
+    (ck.CKK_SHA512_HMAC, "SHA-512 HMAC key", MAC_CAN),
+    (ck.CKK_SHA3_224_HMAC, "SHA3-224 HMAC key", MAC_CAN),
+    (ck.CKK_SHA3_256_HMAC, "SHA3-256 HMAC key", MAC_CAN),
+    (ck.CKK_SHA3_384_HMAC, "SHA3-384 HMAC key", MAC_CAN),
+    (ck.CKK_SHA3_512_HMAC, "SHA3-512 HMAC key", MAC_CAN),
+    (ck.CKK_HKDF, "HKDF key", HKDF_CAN),
+)
+
 SCHEMAS: dict[tuple[int, int | None], ObjectSchema] = {
     (ck.CKO_DATA, None): ObjectSchema("data object", STORAGE, DATA),
     (ck.CKO_CERTIFICATE, ck.CKC_X_509): ObjectSchema("X.509 certificate", STORAGE, CERTIFICATE, X509_CERTIFICATE),
-    (ck.CKO_PUBLIC_KEY, ck.CKK_RSA): ObjectSchema("RSA public key", STORAGE, KEY, PUBLIC_KEY, RSA_PUBLIC),
-    (ck.CKO_PRIVATE_KEY, ck.CKK_RSA): ObjectSchema("RSA private key", STORAGE, KEY, PRIVATE_KEY, RSA_PRIVATE),
-    (ck.CKO_PUBLIC_KEY, ck.CKK_EC): ObjectSchema("EC public key", STORAGE, KEY, PUBLIC_KEY, EC_PUBLIC),
-    (ck.CKO_PRIVATE_KEY, ck.CKK_EC): ObjectSchema("EC private key", STORAGE, KEY, PRIVATE_KEY, EC_PRIVATE),
-    (ck.CKO_PUBLIC_KEY, ck.CKK_EC_EDWARDS): ObjectSchema("Edwards public key", STORAGE, KEY, PUBLIC_KEY, EC_PUBLIC),
-    (ck.CKO_PRIVATE_KEY, ck.CKK_EC_EDWARDS): ObjectSchema("Edwards private key", STORAGE, KEY, PRIVATE_KEY,
-                                                          EC_PRIVATE),
-    (ck.CKO_PUBLIC_KEY, ck.CKK_EC_MONTGOMERY): ObjectSchema("Montgomery public key", STORAGE, KEY, PUBLIC_KEY,
-                                                            EC_PUBLIC),
-    (ck.CKO_PRIVATE_KEY, ck.CKK_EC_MONTGOMERY): ObjectSchema("Montgomery private key", STORAGE, KEY, PRIVATE_KEY,
-                                                             EC_PRIVATE),
     **{
-        (ck.CKO_SECRET_KEY, key_type): ObjectSchema(name, STORAGE, KEY, SECRET_KEY, SECRET_VALUE)
-        for key_type, name in (
-            (ck.CKK_AES, "AES key"),
-            (ck.CKK_GENERIC_SECRET, "generic secret key"),
-            (ck.CKK_SHA_1_HMAC, "SHA-1 HMAC key"),
-            (ck.CKK_SHA224_HMAC, "SHA-224 HMAC key"),
-            (ck.CKK_SHA256_HMAC, "SHA-256 HMAC key"),
-            (ck.CKK_SHA384_HMAC, "SHA-384 HMAC key"),
-            (ck.CKK_SHA512_HMAC, "SHA-512 HMAC key"),
-            (ck.CKK_SHA3_224_HMAC, "SHA3-224 HMAC key"),
-            (ck.CKK_SHA3_256_HMAC, "SHA3-256 HMAC key"),
-            (ck.CKK_SHA3_384_HMAC, "SHA3-384 HMAC key"),
-            (ck.CKK_SHA3_512_HMAC, "SHA3-512 HMAC key"),
-            (ck.CKK_DES3, "DES3 key"),
-            (ck.CKK_HKDF, "HKDF key"),
-        )
+        # A public key never derives: the private half does.
+        (ck.CKO_PUBLIC_KEY, key_type): ObjectSchema(f"{name} public key", STORAGE, KEY, PUBLIC_KEY, public,
+                                                    usage(PUBLIC_USAGE, can - {ck.CKA_DERIVE}))
+        for key_type, name, public, _, can in KEY_PAIRS
+    },
+    **{
+        (ck.CKO_PRIVATE_KEY, key_type): ObjectSchema(f"{name} private key", STORAGE, KEY, PRIVATE_KEY, private,
+                                                     usage(PRIVATE_USAGE, can))
+        for key_type, name, _, private, can in KEY_PAIRS
+    },
+    **{
+        (ck.CKO_SECRET_KEY, key_type): ObjectSchema(name, STORAGE, KEY, SECRET_KEY, SECRET_VALUE,
+                                                    usage(SECRET_USAGE, can))
+        for key_type, name, can in SECRET_KEYS
     },
 }
 
