@@ -7,7 +7,6 @@ slower key generation). Files are created 0600.
 
 from __future__ import annotations
 
-import mmap
 import os
 import sqlite3
 import struct
@@ -56,7 +55,7 @@ class SqliteTokenStore:
         self._pid = -1
         self._conn: sqlite3.Connection | None = None
         self._data_version = -1
-        self._shm: mmap.mmap | None = None  # the WAL index, read-only: its header says whether anyone committed
+        self._shm: int | None = None  # fd of the WAL index, read-only: its header says whether anyone committed
         self._seen_header: bytes | None = None
 
     # ---- connection ------------------------------------------------------------------------------
@@ -82,7 +81,7 @@ class SqliteTokenStore:
             elif int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema {int(row[0])}; this pyhsm knows {SCHEMA_VERSION}")
             self._conn, self._pid, self._data_version = conn, os.getpid(), -1
-            self._shm, self._seen_header = None, None
+            self._forget_shm()
         return self._conn
 
     @contextmanager
@@ -164,18 +163,27 @@ class SqliteTokenStore:
 
     def _wal_index_header(self) -> bytes | None:
         """The -shm file's first WAL-index header copy, or None when it cannot be read (then always query).
-        SQLite neither deletes nor truncates the -shm file while a connection (ours: mapped only while it is
-        open, see _db and close) holds it, so the mapping stays valid."""
+
+        Read with pread, never mmap: a process that opens the database as the only user truncates the -shm file,
+        and touching a mapping past the end of a truncated file is SIGBUS, which would kill the host."""
         if self._shm is None:
             try:
-                with open(f"{self.path}-shm", "rb") as shm:
-                    self._shm = mmap.mmap(shm.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError):  # not there yet, or empty
+                self._shm = os.open(f"{self.path}-shm", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:  # not there yet
                 return None
-        if len(self._shm) < 48:
-            self._shm = None  # mapped before SQLite sized it: map again next time
+        if os.fstat(self._shm).st_nlink == 0:  # deleted (all connections closed) and maybe made anew: reopen
+            self._forget_shm()
             return None
-        return self._shm[:48]
+        header = os.pread(self._shm, 48, 0)
+        return header if len(header) == 48 else None
+
+    def _forget_shm(self) -> None:
+        if self._shm is not None:
+            try:
+                os.close(self._shm)
+            except OSError:
+                pass
+        self._shm, self._seen_header = None, None
 
     def changes_since(self, seq: int) -> tuple[int, dict[int, ObjectAttrs | None]]:
         with self.transaction():
@@ -192,7 +200,7 @@ class SqliteTokenStore:
 
     def close(self) -> None:
         with self._lock:
-            self._shm, self._seen_header = None, None
+            self._forget_shm()
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
