@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,16 +32,31 @@ GENESIS = "0" * 64
 FIELDS = ("seq", "time", "user", "role", "session", "pid", "event", "object", "result", "detail")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _chain(prev: str, body: Mapping[str, Any]) -> tuple[str, str]:
+    """The hash of a record (without its hash) that follows `prev`, and its line: the canonical JSON of the record
+    with the hash added last (readers parse the line, so the key order there does not matter)."""
+    canonical = _CANONICAL.encode(body)
+    digest = hashlib.sha256(prev.encode() + b"\n" + canonical.encode()).hexdigest()
+    return digest, f'{canonical[:-1]},"hash":"{digest}"}}\n'
+
+
 def record_hash(record: Mapping[str, Any]) -> str:
     """sha256 over the previous hash and the canonical JSON of the record without its own hash."""
-    body = {k: v for k, v in record.items() if k != "hash"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(str(record.get("prev", "")).encode() + b"\n" + canonical.encode()).hexdigest()
+    return _chain(str(record.get("prev", "")), {k: v for k, v in record.items() if k != "hash"})[0]
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 def timestamp(seconds: float) -> str:
-    millis = int(seconds * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    global _second
+    whole = int(seconds)
+    if _second[0] != whole:  # strftime once per second: every audit record needs a time stamp
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int(seconds * 1000) % 1000:03d}Z"
 
 
 def _check_no_secret_types(value: Any) -> None:
@@ -73,20 +88,34 @@ class AuditLog:
     # ---- writing ----------------------------------------------------------------------------------------
     def append(self, entry: Mapping[str, Any], record_head: Callable[[int, str], None] | None = None) -> dict[str, Any]:
         """Append one event (keys from FIELDS, without seq/prev/hash) and return the full record."""
-        _check_no_secret_types(entry)
+        return self.append_all([entry], record_head)[-1]
+
+    def append_all(self, entries: Sequence[Mapping[str, Any]],
+                   record_head: Callable[[int, str], None] | None = None) -> list[dict[str, Any]]:
+        """Append events in order as consecutive records: one lock, one write, one head for all of them."""
+        for entry in entries:
+            _check_no_secret_types(entry)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             last = self._last_record()
-            record: dict[str, Any] = {k: entry.get(k) for k in FIELDS}
-            record["seq"] = (int(last["seq"]) + 1) if last else 1
-            record["prev"] = str(last["hash"]) if last else GENESIS
-            record["hash"] = record_hash(record)
-            line = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
-            os.write(fd, line.encode())
-            if record_head is not None:
-                record_head(record["seq"], record["hash"])
-            return record
+            seq = (int(last["seq"]) + 1) if last else 1
+            prev = str(last["hash"]) if last else GENESIS
+            records, lines = [], []
+            for entry in entries:
+                record: dict[str, Any] = {k: entry.get(k) for k in FIELDS}
+                record["seq"], record["prev"] = seq, prev
+                prev, line = _chain(prev, record)
+                record["hash"] = prev
+                records.append(record)
+                lines.append(line)
+                seq += 1
+            data = "".join(lines).encode()
+            while data:  # a large batch may take more than one write
+                data = data[os.write(fd, data):]
+            if record_head is not None and records:
+                record_head(records[-1]["seq"], records[-1]["hash"])
+            return records
         finally:
             os.close(fd)  # releases the flock
 

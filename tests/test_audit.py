@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pkcs11
 import pytest
 from p11_helpers import SO_PIN, STORE_DIR, USER_PIN, init_token, pyhsm_cli
 from pkcs11 import Attribute, KeyType
-from users_helpers import create_users, manage, ok
+from users_helpers import build_users_host, create_users, manage, ok, run_c_host
 
 ALICE_PASSWORD = "alice-secret-pw"
 KEY_VALUE = bytes.fromhex("00112233445566778899aabbccddeeff")
@@ -154,3 +155,61 @@ def test_an_unwritable_log_is_a_device_error_not_a_lost_record(lib) -> None:  # 
         path.rmdir()
         path.write_bytes(saved)
         path.chmod(0o600)  # as the module makes it: the whole store is checked for 0600 files later
+
+
+# ---- session objects: their events are held and written in batches (pyhsm/engine/audit_queue.py) ----------------
+
+def _events(label: str, name: str) -> list[dict]:  # type: ignore[type-arg]
+    return [r for r in records(label) if r["event"] == name]
+
+
+def test_session_object_events_are_written_when_their_session_closes(lib) -> None:  # type: ignore[no-untyped-def]
+    label = f"held-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    token = lib.get_token(token_label=label)
+    with token.open(rw=True, user_pin=USER_PIN):  # keeps the login while the second session comes and goes
+        scratch = token.open(rw=True)
+        key = scratch.generate_key(KeyType.AES, 256, label="scratch")
+        key[Attribute.LABEL] = "scratch-renamed"
+        key.destroy()
+        scratch.close()
+        assert [(r["object"], r["detail"]["token"], r["user"]) for r in _events(label, "key.generate")] == [
+            (f"0x{key.handle:x}", False, "default")]
+        assert len(_events(label, "object.set-attribute")) == len(_events(label, "object.destroy")) == 1
+    assert pyhsm_cli("audit", "verify", "--token", label).returncode == 0
+
+
+def test_held_events_come_before_the_next_event_written_at_once(lib) -> None:  # type: ignore[no-untyped-def]
+    label = f"order-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    with lib.get_token(token_label=label).open(rw=True, user_pin=USER_PIN) as s:
+        s.generate_key(KeyType.AES, 128, label="session-first")
+        s.generate_key(KeyType.AES, 128, store=True, label="token-second")
+        generated = [r["detail"]["label"] for r in _events(label, "key.generate")]
+        assert generated == ["session-first", "token-second"]  # the token key's record wrote the held one first
+    chain = records(label)
+    assert [r["seq"] for r in chain] == list(range(1, len(chain) + 1))
+
+
+def test_held_events_reach_the_log_while_the_process_idles(lib) -> None:  # type: ignore[no-untyped-def]
+    label = f"idle-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    with lib.get_token(token_label=label).open(rw=True, user_pin=USER_PIN) as s:
+        s.generate_key(KeyType.AES, 128, label="idle")
+        deadline = time.monotonic() + 60  # written by the queue's timer within a second; generous for a busy CI
+        while not _events(label, "key.generate") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [r["detail"]["label"] for r in _events(label, "key.generate")] == ["idle"]
+
+
+def test_a_c_host_session_objects_are_audited_before_its_logout(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    label = f"chost-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    run_c_host(build_users_host(tmp_path_factory), label, SO_PIN, "admin", "admin-scratch", "-")
+    chain = records(label)
+    made = next(r for r in chain if r["event"] == "object.create" and r["detail"]["label"] == "admin-scratch")
+    gone = next(r for r in chain if r["event"] == "object.destroy" and r["object"] == made["object"])
+    logout = next(r for r in chain if r["event"] == "logout" and r["pid"] == made["pid"])
+    assert made["detail"]["token"] is False and made["user"] == gone["user"] == "admin"
+    assert made["seq"] < gone["seq"] < logout["seq"]
+    assert pyhsm_cli("audit", "verify", "--token", label).returncode == 0

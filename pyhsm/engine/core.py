@@ -228,6 +228,8 @@ class EngineCore:
             user, role = token.username, role_of(token.user)
             token.logout_state()  # the login belongs to the application's sessions: gone with the last one
             token.record("logout", session.handle, user=user, role=role, detail={"reason": "last session closed"})
+        else:
+            token.flush_audit()  # the held events of its session objects (pyhsm/engine/audit_queue.py)
 
     def get_session_info(self, handle: int) -> tuple[int, int, int]:
         session = self.session(handle)

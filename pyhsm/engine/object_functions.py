@@ -75,7 +75,8 @@ class ObjectFunctions(EngineCore):
                      detail: dict[str, Any] | None = None) -> None:
         facts: dict[str, Any] = {"class": obj.object_class, "token": obj.is_token,
                                     "label": bytes(obj.attrs.get(ck.CKA_LABEL, b"")).decode("utf-8", "replace")}
-        session.token.record(event, session.handle, obj=obj.handle, result=result, detail=facts | (detail or {}))
+        session.token.record(event, session.handle, obj=obj.handle, result=result, detail=facts | (detail or {}),
+                             session_object=not obj.is_token)
 
     # ---- C_CreateObject / C_CopyObject / C_DestroyObject ----------------------------------------------
     def create_object(self, handle: int, template: RawTemplate) -> int:

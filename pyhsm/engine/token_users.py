@@ -34,6 +34,7 @@ from pyhsm.engine.accounts import (
     split_pin,
     users_in,
 )
+from pyhsm.engine.audit_queue import HELD_EVENTS, AuditQueue
 from pyhsm.engine.clock import Clock, now
 from pyhsm.engine.policy import FIPS_KEY, SETTINGS_KEY, Settings
 from pyhsm.errors import CKRError
@@ -75,6 +76,7 @@ class TokenUsers:
         self.username: str | None = None
         self.token_key: TokenKey | None = None
         self.audit = AuditLog(audit_path) if audit_path is not None else None
+        self.audit_queue = AuditQueue(self.audit, self._record_head) if self.audit is not None else None
         self._meta: dict[str, bytes] = {}
         self._users: dict[str, UserRecord] | None = None
 
@@ -269,9 +271,13 @@ class TokenUsers:
     # ---- audit -----------------------------------------------------------------------------------------------
     def record(self, event: str, session: int | None = None, *, obj: str | int | None = None,
                result: BaseException | None = None, detail: dict[str, object] | None = None,
-               user: str | None = None, role: str | None = None) -> None:
-        """Append one event to the token's audit log (never call this inside a store transaction)."""
-        if self.audit is None:
+               user: str | None = None, role: str | None = None, session_object: bool = False) -> None:
+        """Append one event to the token's audit log (never call this inside a store transaction).
+
+        The successful creation, change and destruction of a session object is held in memory and written with
+        the next batch (see AuditQueue); every other event is written, after the held ones, before this returns."""
+        queue = self.audit_queue
+        if queue is None:
             return
         if role is None and self.user is not None:
             role = role_of(self.user)
@@ -280,11 +286,15 @@ class TokenUsers:
             "pid": os.getpid(), "event": event, "object": f"0x{obj:x}" if isinstance(obj, int) else obj,
             "result": result_text(result), "detail": detail,
         }
-        try:
-            self.audit.append(entry, self._record_head)
-        except OSError as exc:
-            # Fail loudly rather than lose the record; by now the event itself has happened.
-            raise CKRError(ck.CKR_DEVICE_ERROR, f"the audit log {self.audit.path} cannot be written: {exc}") from None
+        if session_object and result is None and event in HELD_EVENTS:
+            queue.hold(entry)
+        else:
+            queue.write(entry)
+
+    def flush_audit(self) -> None:
+        """Write the held session-object events now (a session closes, the library finalises)."""
+        if self.audit_queue is not None:
+            self.audit_queue.write()
 
     @contextmanager
     def audited(self, event: str, session: int | None, *, obj: str | int | None = None,
