@@ -19,7 +19,6 @@ Secrets never enter the log: callers pass names, handles and outcomes only, and 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -38,8 +37,10 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 def _chain(prev: str, body: Mapping[str, Any]) -> tuple[str, str]:
     """The hash of a record (without its hash) that follows `prev`, and its line: the canonical JSON of the record
     with the hash added last (readers parse the line, so the key order there does not matter)."""
+    from hashlib import sha256  # loads OpenSSL's libcrypto: on the first record, not in every C_Initialize
+
     canonical = _CANONICAL.encode(body)
-    digest = hashlib.sha256(prev.encode() + b"\n" + canonical.encode()).hexdigest()
+    digest = sha256(prev.encode() + b"\n" + canonical.encode()).hexdigest()
     return digest, f'{canonical[:-1]},"hash":"{digest}"}}\n'
 
 

@@ -13,7 +13,6 @@ Backups go to env PYHSM_BACKUP_DIR, else `backup_dir` in the config file, else `
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 
 SYSTEM_CONFIG = Path("/etc/pyhsm/config.toml")
@@ -38,6 +37,8 @@ def _configured(env_var: str, setting: str) -> Path | None:
         return Path(os.environ[env_var])
     for config in _config_files():
         if config.is_file():
+            import tomllib  # only when there is a config file: not in every C_Initialize
+
             with config.open("rb") as f:
                 data = tomllib.load(f)
             if setting in data:

@@ -8,9 +8,10 @@ Each object class / key type is an `ObjectSchema`: a table of `Attr` rows taken 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
@@ -72,6 +73,14 @@ _FORBIDDEN = {
 }
 
 
+class _BuildRules(NamedTuple):
+    required: dict[How, tuple[int, ...]]
+    forbidden: dict[How, frozenset[int]]
+    so_sets_true: frozenset[int]
+    static_defaults: dict[int, Any]
+    computed_defaults: tuple[tuple[int, Callable[[Mapping[int, Any]], Any]], ...]
+
+
 class ObjectSchema:
     """The attribute table of one object class (and key/certificate type)."""
 
@@ -82,34 +91,38 @@ class ObjectSchema:
             for attr in part:  # later rows (more specific tables) override earlier ones
                 self.attrs[attr.type] = attr
         self.sensitive = frozenset(t for t, a in self.attrs.items() if a.sensitive)
-        # What `build` asks of a template, per way of making an object, worked out once: Flag arithmetic per
-        # attribute per call was a quarter of a session C_GenerateKey.
-        self._required = {how: tuple(t for t, a in self.attrs.items() if a.rule & rule)
-                          for how, rule in _REQUIRED.items()}
-        self._forbidden = {how: frozenset(t for t, a in self.attrs.items() if a.rule & rule)
-                           for how, rule in _FORBIDDEN.items()}
-        self._so_sets_true = frozenset(t for t, a in self.attrs.items() if a.so_sets_true)
-        self._static_defaults = {t: a.default for t, a in self.attrs.items()
-                                 if a.default is not NO_DEFAULT and not callable(a.default)}
-        self._computed_defaults = tuple((t, a.default) for t, a in self.attrs.items() if callable(a.default))
+
+    @cached_property
+    def _build_rules(self) -> _BuildRules:
+        """What `build` asks of a template, worked out on a schema's first use (not at import: start-up builds
+        every schema): Flag arithmetic per attribute per call was a quarter of a session C_GenerateKey."""
+        attrs = self.attrs.items()
+        return _BuildRules(
+            required={how: tuple(t for t, a in attrs if a.rule & rule) for how, rule in _REQUIRED.items()},
+            forbidden={how: frozenset(t for t, a in attrs if a.rule & rule) for how, rule in _FORBIDDEN.items()},
+            so_sets_true=frozenset(t for t, a in attrs if a.so_sets_true),
+            static_defaults={t: a.default for t, a in attrs if a.default is not NO_DEFAULT and not callable(a.default)},
+            computed_defaults=tuple((t, a.default) for t, a in attrs if callable(a.default)),
+        )
 
     def build(self, template: Mapping[int, Any], how: How, is_so: bool = False) -> dict[int, Any]:
         """Validate a caller's template for a new object and complete it with defaults."""
-        forbidden = self._forbidden[how]
+        rules = self._build_rules
+        forbidden = rules.forbidden[how]
         for attr_type, value in template.items():
             if attr_type not in self.attrs:
                 raise CKRError(ck.CKR_ATTRIBUTE_TYPE_INVALID, f"{self.name} has no attribute 0x{attr_type:X}")
             if attr_type in forbidden:
                 raise CKRError(ck.CKR_ATTRIBUTE_READ_ONLY, f"0x{attr_type:X} is set by the token")
-            if value is True and not is_so and attr_type in self._so_sets_true:
+            if value is True and not is_so and attr_type in rules.so_sets_true:
                 raise CKRError(ck.CKR_ATTRIBUTE_READ_ONLY, f"only the SO may set 0x{attr_type:X}")
-        missing = [t for t in self._required[how] if t not in template]
+        missing = [t for t in rules.required[how] if t not in template]
         if missing:
             raise CKRError(ck.CKR_TEMPLATE_INCOMPLETE, f"{self.name} needs 0x{missing[0]:X}")
         values = dict(template)
-        values.update(self._static_defaults)
+        values.update(rules.static_defaults)
         values.update(template)  # the caller's values win; the template's attributes keep coming first
-        for attr_type, default in self._computed_defaults:  # computed defaults see the static ones
+        for attr_type, default in rules.computed_defaults:  # computed defaults see the static ones
             if attr_type not in values:
                 values[attr_type] = default(values)
         return values

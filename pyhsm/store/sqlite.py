@@ -8,14 +8,17 @@ slower key generation). Files are created 0600.
 from __future__ import annotations
 
 import os
-import sqlite3
 import struct
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyhsm.store.base import ObjectAttrs
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SCHEMA_VERSION = 1
 _ENTRY = struct.Struct("<QI")
@@ -62,6 +65,8 @@ class SqliteTokenStore:
     def _db(self) -> sqlite3.Connection:
         """One connection per process: a forked child never reuses its parent's connection."""
         if self._conn is None or self._pid != os.getpid():
+            import sqlite3  # with its datetime, on the first use of a token rather than in every C_Initialize
+
             old_umask = os.umask(0o077)
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
