@@ -60,15 +60,25 @@ def timestamp(seconds: float) -> str:
     return f"{_second[1]}.{int(seconds * 1000) % 1000:03d}Z"
 
 
-def _check_no_secret_types(value: Any) -> None:
-    if isinstance(value, (bytes, bytearray, memoryview)):
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def check_entry(value: Any) -> None:
+    """Refuse raw bytes anywhere in an event (a key value or PIN passed by mistake); the common cases - text,
+    numbers, a dict of them - take one type lookup per value (this runs for every audited call)."""
+    if type(value) is dict:
+        items: Any = value.values()
+    elif isinstance(value, (bytes, bytearray, memoryview)):
         raise TypeError("audit records hold text and numbers only, never raw bytes")
-    if isinstance(value, Mapping):
-        for item in value.values():
-            _check_no_secret_types(item)
     elif isinstance(value, (list, tuple)):
-        for item in value:
-            _check_no_secret_types(item)
+        items = value
+    elif isinstance(value, Mapping):
+        items = value.values()
+    else:
+        return
+    for item in items:
+        if type(item) not in _PLAIN:
+            check_entry(item)
 
 
 @dataclass
@@ -95,7 +105,7 @@ class AuditLog:
                    record_head: Callable[[int, str], None] | None = None) -> list[dict[str, Any]]:
         """Append events in order as consecutive records: one lock, one write, one head for all of them."""
         for entry in entries:
-            _check_no_secret_types(entry)
+            check_entry(entry)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
