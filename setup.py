@@ -18,18 +18,22 @@ ROOT = Path(__file__).resolve().parent
 LOADER = "pyhsm.libpyhsm"
 
 
-def _cdefs():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("_pyhsm_cdefs", ROOT / "pyhsm" / "pkcs11" / "cdefs.py")
+def _by_path(name: str, path: Path):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["_pyhsm_cdefs"] = module
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
 
-def generate_header(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_cdefs().generated_header())
+def generate_headers(directory: Path) -> None:
+    """pyhsm_gen.h (types, function lists) and ck_constants.h for the C sources of both extensions."""
+    cdefs = _by_path("_pyhsm_cdefs", ROOT / "pyhsm" / "pkcs11" / "cdefs.py")
+    constants = _by_path("_pyhsm_constants", ROOT / "pyhsm" / "constants.py")
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pyhsm_gen.h").write_text(cdefs.generated_header())
+    (directory / "ck_constants.h").write_text(cdefs.constants_header(constants))
 
 
 class BuildExt(build_ext):
@@ -54,10 +58,9 @@ class BuildExt(build_ext):
         return super().get_libraries(ext)
 
     def build_extension(self, ext: Extension) -> None:
-        if ext.name == LOADER:
-            generated = Path(self.build_temp) / "gen"
-            generate_header(generated / "pyhsm_gen.h")
-            ext.include_dirs.append(str(generated))
+        generated = Path(self.build_temp) / "gen"
+        generate_headers(generated)
+        ext.include_dirs.append(str(generated))
         super().build_extension(ext)
 
 

@@ -52,12 +52,10 @@ def generated_header_path(directory: Path) -> Path:
     """Write pyhsm_gen.h (the C declarations our C code includes) and ck_constants.h (every CK*_ constant of
     pyhsm.constants, so C tests never restate a number by hand) into `directory` and return it."""
     from pyhsm import constants
-    from pyhsm.pkcs11.cdefs import generated_header
+    from pyhsm.pkcs11.cdefs import constants_header, generated_header
 
     (directory / "pyhsm_gen.h").write_text(generated_header())
-    defines = [f"#define {name} 0x{value:X}UL" for name, value in sorted(vars(constants).items())
-               if name.startswith("CK") and isinstance(value, int) and not isinstance(value, bool) and value >= 0]
-    (directory / "ck_constants.h").write_text("\n".join(defines) + "\n")
+    (directory / "ck_constants.h").write_text(constants_header(constants))
     return directory
 
 

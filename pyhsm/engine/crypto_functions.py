@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pyhsm import constants as ck
 from pyhsm.engine import approvals, ownership, policy
+from pyhsm.engine.native_offers import NativeOffers
 from pyhsm.engine.object_functions import ObjectFunctions
 from pyhsm.engine.objects import P11Object
 from pyhsm.engine.session import Operation, OpKind, Output, Session, Stage
@@ -28,6 +29,8 @@ _METHOD = {kind: kind.value for kind in USAGE}
 
 
 class CryptoFunctions(ObjectFunctions):
+    native = NativeOffers()  # offers nothing until the ABI layer connects the data plane (pyhsm/pkcs11/native.py)
+
     def usable_key(self, session: Session, mech: registry.Mechanism, key_handle: int, usage_attr: int,
                    invalid: int = ck.CKR_KEY_HANDLE_INVALID) -> P11Object:
         """Find a key and check it may be used with this mechanism for this purpose."""
@@ -62,11 +65,15 @@ class CryptoFunctions(ObjectFunctions):
             if kind in session.ops:
                 raise CKRError(ck.CKR_OPERATION_ACTIVE)
             usage_attr, flag = USAGE[kind]
+            # Taken before the checks: an offer must never outlive a change the checks did not see.
+            stamp = session.token.store_stamp() if self.native.wanted(kind, mechanism) else None
             mech = self._mechanism(session, mechanism, flag, param)
             key = self.usable_key(session, mech, key_handle, usage_attr)
             impl = getattr(mech, _METHOD[kind])(key, param)
             needs_login = kind in (OpKind.SIGN, OpKind.DECRYPT) and bool(key.attrs.get(ck.CKA_ALWAYS_AUTHENTICATE))
             session.start(Operation(kind, impl, key, needs_context_login=needs_login))
+            if stamp is not None:
+                self.native.offer(session, kind, mechanism, stamp, key_handle, key)
 
     def digest_init(self, handle: int, mechanism: int, param: MechanismParam) -> None:
         session = self.session(handle)
@@ -75,6 +82,8 @@ class CryptoFunctions(ObjectFunctions):
                 raise CKRError(ck.CKR_OPERATION_ACTIVE)
             mech = self._mechanism(session, mechanism, ck.CKF_DIGEST, param)
             session.start(Operation(OpKind.DIGEST, mech.digest(param)))
+            if self.native.wanted(OpKind.DIGEST, mechanism):
+                self.native.offer(session, OpKind.DIGEST, mechanism, None)
 
     def end_operation(self, kind: OpKind, handle: int) -> None:
         """End an operation whose call failed before it reached the engine (the ABI refused its arguments)."""

@@ -61,13 +61,19 @@ class Token(TokenUsers):
             self._apply(changes)
 
     def sync(self) -> None:
-        """Pick up what other processes committed (NGINX workers, the CLI) — one cheap check when nothing did."""
-        if not self.store.refresh_needed():
-            return
+        """Pick up what other processes committed (NGINX workers, the CLI) — one cheap check when nothing did.
+        Under the lock, so that store_stamp() never names a change whose objects are not applied yet."""
         with self.lock:
+            if not self.store.refresh_needed():
+                return
             self.sync_meta()
             self._seq, changes = self.store.changes_since(self._seq)
             self._apply(changes)
+
+    def store_stamp(self) -> tuple[str, bytes] | None:
+        """The store's change stamp for what this process has applied (see SqliteTokenStore.change_stamp)."""
+        with self.lock:
+            return self.store.change_stamp()
 
     def _apply(self, changes: Mapping[int, Mapping[int, bytes] | None]) -> None:
         if changes:

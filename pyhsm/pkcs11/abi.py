@@ -33,10 +33,12 @@ from pyhsm.pkcs11.marshal import (
     write_struct,
     write_ulong,
 )
+from pyhsm.pkcs11 import native
 from pyhsm.pkcs11.params import read_mechanism
 
 IMPLEMENTED: dict[str, Callable[..., int]] = {}
 engine = Engine()
+native.connect(engine)
 
 
 def c_function(fn: Callable[..., int | None], name: str | None = None) -> Callable[..., int]:
@@ -56,6 +58,7 @@ def c_function(fn: Callable[..., int | None], name: str | None = None) -> Callab
 
 
 def after_fork_child() -> None:
+    native.reset()
     engine.reset_after_fork()
 
 

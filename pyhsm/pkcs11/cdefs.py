@@ -274,6 +274,13 @@ def arg_names(args: str) -> list[str]:
     return [a.split()[-1] for a in args.split(",")]
 
 
+def constants_header(constants: object) -> str:
+    """ck_constants.h: every CK*_ constant of pyhsm.constants as a C macro, so C code never restates a number."""
+    defines = [f"#define {name} 0x{value:X}UL" for name, value in sorted(vars(constants).items())
+               if name.startswith("CK") and isinstance(value, int) and not isinstance(value, bool) and value >= 0]
+    return "#pragma once\n" + "\n".join(defines) + "\n"
+
+
 def generated_header() -> str:
     """pyhsm_gen.h for C code of ours (the loader, the test host): types plus X-macro function lists."""
     local_only = {"C_Initialize", "C_Finalize", "C_GetInfo", *LOADER_ONLY}

@@ -166,6 +166,13 @@ class SqliteTokenStore:
             self._seen_header = header  # read before the query: a commit in between shows up next time
             return changed
 
+    def change_stamp(self) -> tuple[str, bytes] | None:
+        """A file and the bytes it holds while no process has committed since the last refresh_needed(): the -shm
+        path and the WAL-index header seen then (None when there is none). The native data plane
+        (csrc/dataplane.c) compares them before it runs an operation the engine authorised."""
+        header = self._seen_header
+        return None if header is None else (f"{self.path}-shm", header)
+
     def _wal_index_header(self) -> bytes | None:
         """The -shm file's first WAL-index header copy, or None when it cannot be read (then always query).
 
