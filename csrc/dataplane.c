@@ -596,21 +596,22 @@ static int compute(struct native_op *op, const unsigned char *data, size_t len, 
     return ok;
 }
 
-/* C_Verify: CKR_OK, CKR_SIGNATURE_INVALID, or 0 when the engine must answer (wrong lengths, odd input). */
-static CK_RV check(struct native_op *op, const unsigned char *data, size_t len, const unsigned char *sig,
+/* C_Verify: VALID, INVALID, or DEFER when the engine must answer (wrong lengths, odd input). */
+enum verdict { DEFER, VALID, INVALID };
+static enum verdict check(struct native_op *op, const unsigned char *data, size_t len, const unsigned char *sig,
                    size_t sig_len) {
     struct grant *g = op->grant;
     unsigned char digest[EVP_MAX_MD_SIZE];
     size_t hash_len = 0, tbs_len = len;
     const unsigned char *tbs = data;
     int verdict = -1;
-    if (sig_len != g->out_len) return 0;
+    if (sig_len != g->out_len) return DEFER;
     switch (g->mech->algo) {
     case ECDSA_RAW: {
         size_t der_len = 0, half = g->out_len / 2;
-        if (len == 0) return 0;
+        if (len == 0) return DEFER;
         unsigned char *der = ecdsa_der(sig, half, &der_len);
-        if (!der) return 0;
+        if (!der) return DEFER;
         verdict = EVP_PKEY_verify(g->pctx, der, der_len, data, len < half ? len : half);
         OPENSSL_free(der);
         break;
@@ -619,13 +620,13 @@ static CK_RV check(struct native_op *op, const unsigned char *data, size_t len, 
     case RSA_PKCS_RAW:
     case RSA_PSS_HASH:
     case RSA_PSS_RAW:
-        if (g->mech->algo == RSA_PKCS_RAW && len > g->out_len - 11) return 0;
+        if (g->mech->algo == RSA_PKCS_RAW && len > g->out_len - 11) return DEFER;
         if (g->mech->algo == RSA_PSS_HASH || g->mech->algo == RSA_PSS_RAW) {
-            if (!configure_pss(g, &op->pss, &hash_len)) return 0;
-            if (g->mech->algo == RSA_PSS_RAW && len != hash_len) return 0;
+            if (!configure_pss(g, &op->pss, &hash_len)) return DEFER;
+            if (g->mech->algo == RSA_PSS_RAW && len != hash_len) return DEFER;
         }
         if (g->mech->algo == RSA_PKCS_HASH || g->mech->algo == RSA_PSS_HASH) {
-            if (!hash(g, data, len, digest, &tbs_len)) return 0;
+            if (!hash(g, data, len, digest, &tbs_len)) return DEFER;
             tbs = digest;
         }
         verdict = EVP_PKEY_verify(g->pctx, sig, sig_len, tbs, tbs_len);
@@ -633,17 +634,17 @@ static CK_RV check(struct native_op *op, const unsigned char *data, size_t len, 
     case HMAC: {
         unsigned char *mac = NULL;
         size_t mac_len = 0;
-        if (!compute(op, data, len, &mac, &mac_len)) return 0;
+        if (!compute(op, data, len, &mac, &mac_len)) return DEFER;
         verdict = CRYPTO_memcmp(mac, sig, sig_len) == 0;
         OPENSSL_clear_free(mac, mac_len);
         break;
     }
     default:
-        return 0;
+        return DEFER;
     }
     ERR_clear_error();
-    /* 1: valid; 0: a well-formed signature that does not verify. <0 is an error: the engine decides. */
-    return verdict == 1 ? CKR_OK : verdict == 0 ? CKR_SIGNATURE_INVALID : 0;
+    /* libcrypto: 1 valid; 0 a well-formed signature that does not verify; < 0 an error, which the engine decides */
+    return verdict == 1 ? VALID : verdict == 0 ? INVALID : DEFER;
 }
 
 /* Detach the native operation of `kind` from the session (locked; unlocked on return) and start it again in
@@ -719,10 +720,10 @@ int dp_verify(CK_SESSION_HANDLE handle, const unsigned char *data, CK_ULONG len,
         pthread_mutex_unlock(&s->lock);
         return 0;
     }
-    CK_RV verdict = 0;
+    enum verdict verdict = DEFER;
     if ((data || !len) && sig && len <= DP_MAX_INPUT) verdict = check(op, data, len, sig, sig_len);
-    if (verdict == CKR_OK || verdict == CKR_SIGNATURE_INVALID) {
-        *rv = verdict;
+    if (verdict != DEFER) {
+        *rv = verdict == VALID ? CKR_OK : CKR_SIGNATURE_INVALID;
         end_op(op); /* C_Verify always ends the operation */
         pthread_mutex_unlock(&s->lock);
         __atomic_add_fetch(&native_calls, 1, __ATOMIC_RELAXED);

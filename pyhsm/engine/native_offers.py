@@ -74,20 +74,27 @@ class NativeOffers:
 
     def offer(self, session: Session, kind: OpKind, mechanism: int, stamp: Stamp | None,
               key_handle: int = 0, key: P11Object | None = None) -> None:
-        if self.sink is None or (stamp is None and key is not None):
+        code = KIND_CODES[kind]
+        if self.sink is None:
             return
-        code, material = KIND_CODES[kind], b""
-        if key is not None:
-            if key.attrs.get(ck.CKA_ALWAYS_AUTHENTICATE) or int(key.attrs.get(KEY_QUORUM_ATTR[SERVICE_KEY_USAGE], 0)) > 1:
-                return
-            refused: set[tuple[int, int]] = key.cached("native.refused", set)
-            if (code, mechanism) in refused:
-                return
-            try:
-                material = key_material(key)
-            except Exception:  # a key the native code cannot take (an odd curve, say) stays with the engine
-                refused.add((code, mechanism))
-                return
-        if self.sink(session.handle, code, mechanism, key_handle, material, stamp if key is not None else None) == NEVER:
-            if key is not None:
-                refused.add((code, mechanism))
+        if key is None:  # a digest: there is nothing to authorise but the session
+            self.sink(session.handle, code, mechanism, 0, b"", None)
+            return
+        if stamp is None or _checked_at_every_use(key):
+            return
+        refused: set[tuple[int, int]] = key.cached("native.refused", set)
+        if (code, mechanism) in refused:
+            return
+        try:
+            material = key_material(key)
+        except Exception:  # a key the native code cannot take (an odd curve, say) stays with the engine
+            refused.add((code, mechanism))
+            return
+        if self.sink(session.handle, code, mechanism, key_handle, material, stamp) == NEVER:
+            refused.add((code, mechanism))
+
+
+def _checked_at_every_use(key: P11Object) -> bool:
+    """Keys each use of which must reach the engine: CKA_ALWAYS_AUTHENTICATE, a quorum approval per use."""
+    quorum = int(key.attrs.get(KEY_QUORUM_ATTR[SERVICE_KEY_USAGE], 0))
+    return bool(key.attrs.get(ck.CKA_ALWAYS_AUTHENTICATE)) or quorum > 1

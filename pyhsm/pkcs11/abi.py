@@ -14,6 +14,7 @@ from pyhsm._pkcs11 import ffi
 from pyhsm.engine import Engine
 from pyhsm.engine.session import OpKind
 from pyhsm.errors import CKRError
+from pyhsm.pkcs11 import native
 from pyhsm.pkcs11.marshal import (
     MAX_BUFFER_LEN,
     NULL,
@@ -33,7 +34,6 @@ from pyhsm.pkcs11.marshal import (
     write_struct,
     write_ulong,
 )
-from pyhsm.pkcs11 import native
 from pyhsm.pkcs11.params import read_mechanism
 
 IMPLEMENTED: dict[str, Callable[..., int]] = {}
