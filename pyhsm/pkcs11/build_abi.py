@@ -71,7 +71,7 @@ static CK_FUNCTION_LIST_3_0 pyhsm_table = {{
     {_table}
 }};
 CK_FUNCTION_LIST_3_0 *pyhsm_inner_table(void) {{ return &pyhsm_table; }}
-""", sources=["csrc/dataplane.c", "csrc/dataplane_calls.c"], include_dirs=["csrc"],
+""", sources=["csrc/dataplane.c", "csrc/dataplane_crypto.c", "csrc/dataplane_calls.c"], include_dirs=["csrc"],
     libraries=["crypto"], extra_compile_args=["-Wall", "-Wno-unused-function", "-O2"], py_limited_api=False)
 
 if __name__ == "__main__":
