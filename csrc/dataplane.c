@@ -187,8 +187,10 @@ int dp_grant(CK_SESSION_HANDLE handle, CK_ULONG kind, CK_MECHANISM_TYPE ckm, CK_
         if ((fresh.token = token_index(stamp_path)) < 0) return 0;
         memcpy(fresh.stamp, stamp, STAMP);
     }
-    if (!prepare(&fresh, material, material_len)) {
-        ERR_clear_error(); /* the error queue is shared with the host */
+    ERR_set_mark(); /* the error queue is the host's too: leave it as it was (d2i_* push errors even on success) */
+    int prepared = prepare(&fresh, material, material_len);
+    ERR_pop_to_mark();
+    if (!prepared) {
         free_grant(&fresh);
         return -1; /* never for this key: the engine stops offering it */
     }
@@ -288,7 +290,10 @@ int dp_single(unsigned kind, CK_SESSION_HANDLE handle, const unsigned char *data
         if (!op->has_pending) {
             unsigned char *result = NULL;
             size_t result_len = 0;
-            if (compute(op, data, len, &result, &result_len)) {
+            ERR_set_mark();
+            int computed = compute(op, data, len, &result, &result_len);
+            ERR_pop_to_mark();
+            if (computed) {
                 op->pending = result, op->pending_len = result_len, op->has_pending = 1;
             }
         }
@@ -324,7 +329,11 @@ int dp_verify(CK_SESSION_HANDLE handle, const unsigned char *data, CK_ULONG len,
         return 0;
     }
     enum verdict verdict = DEFER;
-    if ((data || !len) && sig && len <= DP_MAX_INPUT) verdict = check(op, data, len, sig, sig_len);
+    if ((data || !len) && sig && len <= DP_MAX_INPUT) {
+        ERR_set_mark();
+        verdict = check(op, data, len, sig, sig_len);
+        ERR_pop_to_mark();
+    }
     if (verdict != DEFER) {
         *rv = verdict == VALID ? CKR_OK : CKR_SIGNATURE_INVALID;
         end_op(op); /* C_Verify always ends the operation */
@@ -393,15 +402,24 @@ int dp_random(CK_SESSION_HANDLE handle, unsigned char *out, CK_ULONG len, CK_RV 
     int open = s->valid_epoch == current_epoch();
     pthread_mutex_unlock(&s->lock);
     if (!open) return 0;
+    ERR_set_mark();
     *rv = !len || RAND_bytes(out, (int)len) == 1 ? CKR_OK : CKR_FUNCTION_FAILED;
-    ERR_clear_error();
+    ERR_pop_to_mark();
     return 1;
 }
+
+/* libcrypto is shared with the host. Some hosts build keys with it after loading the module and rely on its
+ * configuration being loaded (pkcs11-tool 0.23 --read-object answers "cannot create EVP_PKEY" otherwise); an engine
+ * in Python always did that by importing hashlib at start-up, and this library uses libcrypto itself, so it
+ * initialises it the way OpenSSL's own tools do, once, at the first C_Initialize. */
+static pthread_once_t libcrypto_once = PTHREAD_ONCE_INIT;
+static void init_libcrypto(void) { OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL); }
 
 /* Before a guarded call (one the engine answers that is not a hot call of its own). */
 CK_RV dp_guard_before(unsigned flags, CK_SESSION_HANDLE handle) {
     if (flags & DP_MUTATES) bump_epoch();
-    if (flags & DP_ALL) { /* login state or every session changes: hand every native operation to the engine */
+    if (flags & DP_ALL) {
+        pthread_once(&libcrypto_once, init_libcrypto); /* login state or every session changes: hand every native operation to the engine */
         for (int b = 0; b < BUCKETS; b++) {
             struct session *s = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE);
             if (!s) continue;

@@ -308,7 +308,6 @@ int compute(struct native_op *op, const unsigned char *data, size_t len, unsigne
     }
     }
     if (!ok) {
-        ERR_clear_error();
         free(*out);
         *out = NULL;
     }
@@ -360,7 +359,6 @@ enum verdict check(struct native_op *op, const unsigned char *data, size_t len, 
     default:
         return DEFER;
     }
-    ERR_clear_error();
     /* libcrypto: 1 valid; 0 a well-formed signature that does not verify; < 0 an error, which the engine decides */
     return verdict == 1 ? VALID : verdict == 0 ? INVALID : DEFER;
 }
