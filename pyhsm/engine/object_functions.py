@@ -118,7 +118,7 @@ class ObjectFunctions(EngineCore):
         if obj.is_token:
             session.token.destroy_token_object(obj)
         else:
-            session.token.drop_session_objects(lambda o: o is obj)
+            session.token.drop_session_object(obj)
         self.audit_object(session, "object.destroy", obj)
 
     def get_object_size(self, handle: int, obj_handle: int) -> int:

@@ -169,6 +169,11 @@ class Token(TokenUsers):
         self.session_objects[obj.handle] = obj
         self.changed()
 
+    def drop_session_object(self, obj: P11Object) -> None:
+        """C_DestroyObject of one session object: by its handle (a scan of them all made each destroy O(n))."""
+        self.session_objects.pop(obj.handle, None)
+        self.changed()
+
     def drop_session_objects(self, doomed: Callable[[P11Object], bool]) -> None:
         for handle in [h for h, o in self.session_objects.items() if doomed(o)]:
             del self.session_objects[handle]
