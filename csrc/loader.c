@@ -73,7 +73,7 @@ static struct {
 
 static CK_FUNCTION_LIST_3_0 *inner;            /* the Python implementations */
 static int initialized;                         /* C_Initialize succeeded and C_Finalize has not */
-static pid_t init_pid;                          /* ...in this process: a forked child must initialise again */
+static volatile int forked;                     /* set in a forked child: it must initialise again */
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static PyGILState_STATE fork_gil;
 
@@ -81,7 +81,12 @@ static void complain(const char *what, const char *detail) {
     fprintf(stderr, "pyhsm: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
 }
 
-static int ready(void) { return initialized && init_pid == getpid(); }
+/* Every call checks this. A flag set by a pthread_atfork child handler, not a getpid() comparison: getpid is a
+ * system call (glibc no longer caches it), a third of the cheapest call. */
+static int ready(void) { return initialized && !forked; }
+static void mark_forked(void) { forked = 1; }
+static pthread_once_t fork_watch = PTHREAD_ONCE_INIT;
+static void watch_forks(void) { pthread_atfork(NULL, NULL, mark_forked); }
 
 /* Directory holding this module (…/site-packages/pyhsm). */
 static int module_dir(char *out, size_t size) {
@@ -251,7 +256,8 @@ static CK_RV start(void) {
 EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
     pthread_mutex_lock(&start_lock);
     CK_RV rv = inner ? CKR_OK : start();
-    if (rv == CKR_OK && initialized && init_pid != getpid()) {
+    pthread_once(&fork_watch, watch_forks);
+    if (rv == CKR_OK && initialized && forked) {
         /* A forked child: everything the parent had open belongs to the parent. */
         PyGILState_STATE gil = py.GILEnsure();
         PyObject *module = py.ImportModule("pyhsm.pkcs11.bootstrap");
@@ -264,7 +270,7 @@ EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs) {
     }
     if (rv == CKR_OK) {
         rv = inner->C_Initialize(pInitArgs);
-        if (rv == CKR_OK) { initialized = 1; init_pid = getpid(); }
+        if (rv == CKR_OK) { initialized = 1; forked = 0; }
     }
     pthread_mutex_unlock(&start_lock);
     return rv;
