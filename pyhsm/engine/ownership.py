@@ -51,9 +51,17 @@ def _owned_by_admin(token: Token, attrs: Mapping[int, Any]) -> bool:
     return record is not None and record.role == ADMIN
 
 
+def users_of(obj: P11Object) -> frozenset[str]:
+    """The owner and shared users, decoded once per object version (every object use asks; the cache is cleared
+    whenever the attributes change)."""
+    result: frozenset[str] = obj.cached("ownership.users",
+                                        lambda: frozenset((owner_of(obj.attrs), *shared_with(obj.attrs))))
+    return result
+
+
 def visible(token: Token, obj: P11Object) -> bool:
     attrs = obj.attrs
-    if token.user == ck.CKU_USER and token.username in (owner_of(attrs), *shared_with(attrs)):
+    if token.user == ck.CKU_USER and token.username in users_of(obj):
         return True
     if obj.is_private:
         return False

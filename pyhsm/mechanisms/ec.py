@@ -8,6 +8,7 @@ computed, of any length: FIPS 186 keeps its leftmost order-length bits, which Op
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -132,6 +133,42 @@ def _ecdsa_verifier(pub: ec.EllipticCurvePublicKey) -> Verifier:
     return verify
 
 
+# The signing and verifying functions are made once per key object version (KeyView.cached): an Init only looks
+# them up.
+def signer(key: KeyView) -> Signer:
+    result: Signer = key.cached("ecdsa.signer", lambda: _ecdsa_signer(private_key(key)))
+    return result
+
+
+def verifier(key: KeyView) -> Verifier:
+    result: Verifier = key.cached("ecdsa.verifier", lambda: _ecdsa_verifier(public_key(key)))
+    return result
+
+
+def _raw_signer(key: KeyView) -> Callable[[bytes], bytes]:
+    """CKM_ECDSA: the input is the digest."""
+    def load() -> Callable[[bytes], bytes]:
+        sign, size = signer(key), order_len(private_key(key).curve)
+        return lambda data: sign(*_digest_input(data, size))
+
+    result: Callable[[bytes], bytes] = key.cached("ecdsa.raw_signer", load)
+    return result
+
+
+def _raw_verifier(key: KeyView) -> Callable[[bytes, bytes], None]:
+    def load() -> Callable[[bytes, bytes], None]:
+        verify, size = verifier(key), order_len(public_key(key).curve)
+
+        def check(data: bytes, signature: bytes) -> None:
+            digest, algorithm = _digest_input(data, size)
+            verify(digest, signature, algorithm)
+
+        return check
+
+    result: Callable[[bytes, bytes], None] = key.cached("ecdsa.raw_verifier", load)
+    return result
+
+
 def _digest_input(data: bytes, size: int) -> tuple[bytes, Prehashed]:
     """CKM_ECDSA input: bytes beyond the order length can never survive FIPS 186 truncation, drop them here."""
     if not data:
@@ -171,27 +208,18 @@ class Ecdsa(EcMechanism):
     ckm = ck.CKM_ECDSA
 
     def sign(self, key: KeyView, param: MechanismParam) -> BufferedSignOp:
-        priv = private_key(key)
-        sign, size = _ecdsa_signer(priv), order_len(priv.curve)
-        return BufferedSignOp(lambda data: sign(*_digest_input(data, size)), RAW_ECDSA_MAX_INPUT)
+        return BufferedSignOp(_raw_signer(key), RAW_ECDSA_MAX_INPUT)
 
     def verify(self, key: KeyView, param: MechanismParam) -> BufferedVerifyOp:
-        pub = public_key(key)
-        verify, size = _ecdsa_verifier(pub), order_len(pub.curve)
-
-        def check(data: bytes, signature: bytes) -> None:
-            digest, algorithm = _digest_input(data, size)
-            verify(digest, signature, algorithm)
-
-        return BufferedVerifyOp(check, RAW_ECDSA_MAX_INPUT)
+        return BufferedVerifyOp(_raw_verifier(key), RAW_ECDSA_MAX_INPUT)
 
 
 class HashEcdsa(EcMechanism, HashThenSign):
     def signer(self, key: KeyView, param: MechanismParam) -> Signer:
-        return _ecdsa_signer(private_key(key))
+        return signer(key)
 
     def verifier(self, key: KeyView, param: MechanismParam) -> Verifier:
-        return _ecdsa_verifier(public_key(key))
+        return verifier(key)
 
 
 @register

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms.params import MechanismParam
-from pyhsm.mechanisms.registry import Mechanism, MechanismInfo, Template, register
+from pyhsm.mechanisms.registry import Mechanism, MechanismInfo, SignOp, Template, register
 
 # ---- hash algorithms ------------------------------------------------------------------------------------------
 HASH_ALGS: dict[int, hashes.HashAlgorithm] = {
@@ -191,34 +191,40 @@ class _Collector:
 
 
 class BufferedSignOp:
-    __slots__ = ("_buf", "_sign")
+    """The collector is made by the first Update: single-part calls (nearly all) never need one."""
+
+    __slots__ = ("_buf", "_limit", "_sign")
 
     def __init__(self, sign: Callable[[bytes], bytes], limit: int) -> None:
-        self._sign = sign
-        self._buf = _Collector(limit, ck.CKR_DATA_LEN_RANGE)
+        self._sign, self._limit = sign, limit
+        self._buf: _Collector | None = None
 
     def update(self, data: bytes) -> None:
+        if self._buf is None:
+            self._buf = _Collector(self._limit, ck.CKR_DATA_LEN_RANGE)
         self._buf.add(data)
 
     def final(self) -> bytes:
-        return self._sign(self._buf.take())
+        return self._sign(self._buf.take() if self._buf is not None else b"")
 
     def oneshot(self, data: bytes) -> bytes:
         return self._sign(data)
 
 
 class BufferedVerifyOp:
-    __slots__ = ("_buf", "_verify")
+    __slots__ = ("_buf", "_limit", "_verify")
 
     def __init__(self, verify: Callable[[bytes, bytes], None], limit: int) -> None:
-        self._verify = verify
-        self._buf = _Collector(limit, ck.CKR_DATA_LEN_RANGE)
+        self._verify, self._limit = verify, limit
+        self._buf: _Collector | None = None
 
     def update(self, data: bytes) -> None:
+        if self._buf is None:
+            self._buf = _Collector(self._limit, ck.CKR_DATA_LEN_RANGE)
         self._buf.add(data)
 
     def final(self, signature: bytes) -> None:
-        self._verify(self._buf.take(), signature)
+        self._verify(self._buf.take() if self._buf is not None else b"", signature)
 
     def oneshot(self, data: bytes, signature: bytes) -> None:
         self._verify(data, signature)
@@ -305,9 +311,11 @@ class MacSignOp:
 
 
 class MacVerifyOp:
+    """Verification by computing the MAC with `mac` (a MacSignOp or a family's own MAC operation)."""
+
     __slots__ = ("_length", "_mac")
 
-    def __init__(self, mac: MacSignOp, length: int) -> None:
+    def __init__(self, mac: SignOp, length: int) -> None:
         self._mac, self._length = mac, length
 
     def update(self, data: bytes) -> None:

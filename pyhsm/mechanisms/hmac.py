@@ -8,33 +8,57 @@ CKR_SIGNATURE_LEN_RANGE.
 
 from __future__ import annotations
 
+import functools
 import hmac
 
 from pyhsm import constants as ck
-from pyhsm.mechanisms.generic import HASHLIB, MacSignOp, MacVerifyOp, param_invalid
+from pyhsm.mechanisms.generic import HASHLIB, MacVerifyOp, param_invalid
 from pyhsm.mechanisms.params import MechanismParam, ParamKind
 from pyhsm.mechanisms.registry import KeyView, Mechanism, MechanismInfo, register
 
 MAX_KEY_BYTES = 512  # key sizes of the HMAC mechanisms are reported in bytes
 
 
+class HmacSignOp:
+    """A single-part call is one `hmac.digest` (OpenSSL's one-shot HMAC); Update calls feed an `hmac.new` context."""
+
+    __slots__ = ("_ctx", "_hash_name", "_length", "_secret")
+
+    def __init__(self, secret: bytes, hash_name: str, length: int) -> None:
+        self._secret, self._hash_name, self._length = secret, hash_name, length
+        self._ctx: hmac.HMAC | None = None
+
+    def update(self, data: bytes) -> None:
+        if self._ctx is None:
+            self._ctx = hmac.new(self._secret, digestmod=self._hash_name)
+        self._ctx.update(data)
+
+    def final(self) -> bytes:
+        ctx = self._ctx or hmac.new(self._secret, digestmod=self._hash_name)
+        return ctx.digest()[:self._length]
+
+    def oneshot(self, data: bytes) -> bytes:
+        return hmac.digest(self._secret, data, self._hash_name)[:self._length]
+
+
 class Hmac(Mechanism):
     hash_ckm: int
     info = MechanismInfo(1, MAX_KEY_BYTES, ck.CKF_SIGN | ck.CKF_VERIFY)
 
+    @functools.cached_property
+    def _hash(self) -> tuple[str, int]:
+        """(hashlib name, digest length), looked up once: mechanisms are singletons, Inits are many."""
+        probe = HASHLIB[self.hash_ckm]()
+        return probe.name, probe.digest_size
+
     def mac_len(self, param: MechanismParam) -> int:
-        return int(HASHLIB[self.hash_ckm]().digest_size)
+        return self._hash[1]
 
-    def _op(self, key: KeyView, param: MechanismParam) -> tuple[MacSignOp, int]:
-        secret = bytes(key.attrs[ck.CKA_VALUE])
-        name = HASHLIB[self.hash_ckm]().name
+    def _op(self, key: KeyView, param: MechanismParam) -> tuple[HmacSignOp, int]:
         length = self.mac_len(param)
-        op = MacSignOp(lambda: hmac.new(secret, digestmod=name),
-                       lambda ctx: ctx.digest()[:length],
-                       lambda data: hmac.digest(secret, data, name)[:length])
-        return op, length
+        return HmacSignOp(bytes(key.attrs[ck.CKA_VALUE]), self._hash[0], length), length
 
-    def sign(self, key: KeyView, param: MechanismParam) -> MacSignOp:
+    def sign(self, key: KeyView, param: MechanismParam) -> HmacSignOp:
         return self._op(key, param)[0]
 
     def verify(self, key: KeyView, param: MechanismParam) -> MacVerifyOp:
@@ -48,7 +72,7 @@ class HmacGeneral(Hmac):
         self.mac_len(param)
 
     def mac_len(self, param: MechanismParam) -> int:
-        full = super().mac_len(None)
+        full = self._hash[1]
         if not isinstance(param, int) or isinstance(param, bool) or not 1 <= param <= full:
             raise param_invalid(f"the MAC length must be 1..{full} bytes")
         return param

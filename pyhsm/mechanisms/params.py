@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ParamKind(enum.Enum):
@@ -54,8 +54,10 @@ class PssParams:
     salt_len: int
 
 
-@dataclass(frozen=True)
-class GcmParams:
+class GcmParams(NamedTuple):
+    """A NamedTuple, not a frozen dataclass like the others: one is made on every GCM Init, and a frozen
+    dataclass takes 0.4 us longer to build."""
+
     iv: bytes
     iv_bits: int
     aad: bytes

@@ -92,12 +92,19 @@ class RsaPkcsPss(RsaMechanism):
 
 
 class HashRsaPkcs(RsaMechanism, HashThenSign):
+    """The signing and verifying functions take no parameter: made once per key object version."""
+
     def signer(self, key: KeyView, param: MechanismParam) -> Signer:
-        priv = private_key(key)
-        return lambda data, alg: priv.sign(data, PKCS1V15, alg)
+        def load() -> Signer:
+            priv = private_key(key)
+            return lambda data, alg: priv.sign(data, PKCS1V15, alg)
+
+        result: Signer = key.cached("rsa.pkcs1_signer", load)
+        return result
 
     def verifier(self, key: KeyView, param: MechanismParam) -> Verifier:
-        return pyca_verifier(public_key(key), PKCS1V15)
+        result: Verifier = key.cached("rsa.pkcs1_verifier", lambda: pyca_verifier(public_key(key), PKCS1V15))
+        return result
 
 
 class HashRsaPss(RsaMechanism, HashThenSign):

@@ -6,6 +6,7 @@ CK_ULONG width comes from ffi.sizeof, NULL where the spec requires a pointer is 
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,11 @@ from pyhsm.objects import codec
 NULL = ffi.NULL
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 ATTRIBUTE_SIZE = ffi.sizeof("CK_ATTRIBUTE")
-_ULONG_BOX = ffi.typeof("CK_ULONG *")  # resolved once: a type given by name is looked up on every ffi.new
+# A CK_ULONG as bytes: packing with struct is cheaper than a cffi box and copies byte-wise, so the caller's pointer
+# may be misaligned (design.md). Checked against cffi's size of CK_ULONG.
+_ULONG = struct.Struct("@L")
+if _ULONG.size != ULONG_SIZE:
+    raise RuntimeError("CK_ULONG is not a C unsigned long on this platform")
 
 # A caller's length is believed only up to these limits. Beyond them it is a bug or an attack, refused before a
 # single byte is read: copying (CK_ULONG)-1 bytes from a small buffer would crash the host. A length that is wrong
@@ -68,13 +73,12 @@ def check_count(count: int, what: str) -> None:
 
 
 def read_ulong(ptr: Any) -> int:
-    box = ffi.new(_ULONG_BOX)
-    ffi.memmove(box, ptr, ULONG_SIZE)
-    return int(box[0])
+    value: int = _ULONG.unpack(ffi.buffer(ptr, ULONG_SIZE))[0]
+    return value
 
 
 def write_ulong(ptr: Any, value: int) -> None:
-    ffi.memmove(ptr, ffi.new(_ULONG_BOX, value), ULONG_SIZE)
+    ffi.memmove(ptr, _ULONG.pack(value), ULONG_SIZE)
 
 
 _STRUCT_TYPES: dict[str, tuple[Any, int]] = {}  # "CK_SESSION_INFO" -> (its pointer type, its size)
@@ -128,7 +132,7 @@ def output_capacity(out_ptr: Any, len_ptr: Any) -> int | None:
 def deliver(out_ptr: Any, len_ptr: Any, result: tuple[int, bytes | None]) -> int:
     """Write an engine Output; returns the CK_RV for the length convention."""
     length, data = result
-    ffi.memmove(len_ptr, ffi.new(_ULONG_BOX, length), ULONG_SIZE)  # write_ulong, inlined on this hot path
+    ffi.memmove(len_ptr, _ULONG.pack(length), ULONG_SIZE)  # write_ulong, inlined on this hot path
     if data is None:
         return ck.CKR_OK if out_ptr == NULL else ck.CKR_BUFFER_TOO_SMALL
     if data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -29,31 +30,55 @@ from pyhsm.mechanisms.params import (
 )
 from pyhsm.pkcs11.marshal import read_bytes, read_ulong, require, struct_type
 
+_BYTES = ffi.typeof("CK_BYTE *")
+
+
+def _layout(codes: str, ctype: str, fields: tuple[str, ...]) -> struct.Struct:
+    """A struct.Struct (native codes, one per field) reading `ctype` from the caller's bytes in one call, whatever
+    their alignment, instead of a cffi box, a memmove and a cffi access per field. Checked against cffi's layout of
+    the same struct at import: the offset of each field ("0X" aligns for X without adding it) and the size."""
+    offsets = [struct.calcsize(f"@{codes[:i]}0{codes[i]}") for i in range(len(codes))]
+    layout = struct.Struct("@" + codes)
+    if layout.size != ffi.sizeof(ctype) or offsets != [ffi.offsetof(ctype, name) for name in fields]:
+        raise RuntimeError(f"{ctype}: struct layout {codes!r} does not match the C declaration")
+    return layout
+
+
+# The layouts read on every crypto Init (pointers come out as integers).
+_MECHANISM = _layout("LPL", "CK_MECHANISM", ("mechanism", "pParameter", "ulParameterLen"))
+_GCM = _layout("PLLPLL", "CK_GCM_PARAMS", ("pIv", "ulIvLen", "ulIvBits", "pAAD", "ulAADLen", "ulTagBits"))
+
 
 def _invalid(detail: str) -> CKRError:
     return CKRError(ck.CKR_MECHANISM_PARAM_INVALID, detail)
 
 
+def _pointer(ptr: Any) -> Any:
+    """A cffi pointer, from a cffi pointer or an address (what the struct.Struct layouts give)."""
+    return ffi.cast(_BYTES, ptr) if isinstance(ptr, int) else ptr
+
+
 def _struct(ctype: str, ptr: Any, length: int) -> Any:
     """Copy the caller's struct (possibly misaligned) into an aligned one of ours, checking its size."""
     pointer_type, size = struct_type(ctype)
-    if ptr == ffi.NULL or length != size:
+    if not ptr or length != size:  # cffi's NULL is false, like address 0
         raise _invalid(f"expected a {ctype}")
     box = ffi.new(pointer_type)
-    ffi.memmove(box, ptr, length)
+    ffi.memmove(box, _pointer(ptr), length)
     return box
 
 
 def _param_bytes(ptr: Any, length: int, what: str) -> bytes:
     """A buffer a parameter points to: NULL with a length, or an absurd length, make the parameter invalid."""
+    ptr = _pointer(ptr)
     try:
         return read_bytes(ptr, length, what)
     except CKRError as error:
         raise _invalid(str(error)) from None
 
 
-def _oaep(ptr: Any, length: int) -> OaepParams:
-    return _oaep_struct(_struct("CK_RSA_PKCS_OAEP_PARAMS", ptr, length))
+def _oaep(address: int, length: int) -> OaepParams:
+    return _oaep_struct(_struct("CK_RSA_PKCS_OAEP_PARAMS", address, length))
 
 
 def _oaep_struct(p: Any) -> OaepParams:
@@ -61,34 +86,35 @@ def _oaep_struct(p: Any) -> OaepParams:
                       _param_bytes(p.pSourceData, int(p.ulSourceDataLen), "OAEP label"))
 
 
-def _pss(ptr: Any, length: int) -> PssParams:
-    p = _struct("CK_RSA_PKCS_PSS_PARAMS", ptr, length)
+def _pss(address: int, length: int) -> PssParams:
+    p = _struct("CK_RSA_PKCS_PSS_PARAMS", address, length)
     return PssParams(int(p.hashAlg), int(p.mgf), int(p.sLen))
 
 
-def _gcm(ptr: Any, length: int) -> GcmParams:
+def _gcm(address: int, length: int) -> GcmParams:
     """A NULL pIv decodes as an empty IV whatever ulIvLen says (CKM_CLOUDHSM_AES_GCM requires it NULL; for
     CKM_AES_GCM an empty IV is invalid anyway)."""
-    p = _struct("CK_GCM_PARAMS", ptr, length)
-    iv = b"" if p.pIv == ffi.NULL else _param_bytes(p.pIv, int(p.ulIvLen), "GCM IV")
-    aad_len = int(p.ulAADLen)
-    aad = _param_bytes(p.pAAD, aad_len, "GCM AAD") if aad_len else b""  # most callers have none: skip the call
-    return GcmParams(iv, int(p.ulIvBits), aad, int(p.ulTagBits))
+    if not address or length != _GCM.size:
+        raise _invalid("expected a CK_GCM_PARAMS")
+    iv_ptr, iv_len, iv_bits, aad_ptr, aad_len, tag_bits = _GCM.unpack(ffi.buffer(_pointer(address), length))
+    iv = _param_bytes(iv_ptr, iv_len, "GCM IV") if iv_ptr else b""
+    aad = _param_bytes(aad_ptr, aad_len, "GCM AAD") if aad_len else b""  # most callers have none: skip the call
+    return GcmParams(iv, iv_bits, aad, tag_bits)
 
 
-def _ctr(ptr: Any, length: int) -> CtrParams:
-    p = _struct("CK_AES_CTR_PARAMS", ptr, length)
+def _ctr(address: int, length: int) -> CtrParams:
+    p = _struct("CK_AES_CTR_PARAMS", address, length)
     return CtrParams(int(p.ulCounterBits), bytes(ffi.buffer(p.cb, 16)))
 
 
-def _ecdh1(ptr: Any, length: int) -> Ecdh1Params:
-    p = _struct("CK_ECDH1_DERIVE_PARAMS", ptr, length)
+def _ecdh1(address: int, length: int) -> Ecdh1Params:
+    p = _struct("CK_ECDH1_DERIVE_PARAMS", address, length)
     return Ecdh1Params(int(p.kdf), _param_bytes(p.pSharedData, int(p.ulSharedDataLen), "shared data"),
                        _param_bytes(p.pPublicData, int(p.ulPublicDataLen), "public data"))
 
 
-def _rsa_aes_wrap(ptr: Any, length: int) -> RsaAesWrapParams:
-    p = _struct("CK_RSA_AES_KEY_WRAP_PARAMS", ptr, length)
+def _rsa_aes_wrap(address: int, length: int) -> RsaAesWrapParams:
+    p = _struct("CK_RSA_AES_KEY_WRAP_PARAMS", address, length)
     if p.pOAEPParams == ffi.NULL:
         raise _invalid("pOAEPParams is NULL")
     oaep = ffi.new("CK_RSA_PKCS_OAEP_PARAMS *")
@@ -96,21 +122,21 @@ def _rsa_aes_wrap(ptr: Any, length: int) -> RsaAesWrapParams:
     return RsaAesWrapParams(int(p.ulAESKeyBits), _oaep_struct(oaep))
 
 
-def _ccm(ptr: Any, length: int) -> CcmParams:
-    p = _struct("CK_CCM_PARAMS", ptr, length)
+def _ccm(address: int, length: int) -> CcmParams:
+    p = _struct("CK_CCM_PARAMS", address, length)
     return CcmParams(int(p.ulDataLen), _param_bytes(p.pNonce, int(p.ulNonceLen), "CCM nonce"),
                      _param_bytes(p.pAAD, int(p.ulAADLen), "CCM AAD"), int(p.ulMACLen))
 
 
-def _eddsa(ptr: Any, length: int) -> EddsaParams | None:
-    if ptr == ffi.NULL and not length:
+def _eddsa(address: int, length: int) -> EddsaParams | None:
+    if not address and not length:
         return None  # pure EdDSA (Ed25519 / Ed448 without context)
-    p = _struct("CK_EDDSA_PARAMS", ptr, length)
+    p = _struct("CK_EDDSA_PARAMS", address, length)
     return EddsaParams(bool(p.phFlag), _param_bytes(p.pContextData, int(p.ulContextDataLen), "EdDSA context"))
 
 
-def _hkdf(ptr: Any, length: int) -> HkdfParams:
-    p = _struct("CK_HKDF_PARAMS", ptr, length)
+def _hkdf(address: int, length: int) -> HkdfParams:
+    p = _struct("CK_HKDF_PARAMS", address, length)
     salt_type = int(p.ulSaltType)
     salt = _param_bytes(p.pSalt, int(p.ulSaltLen), "HKDF salt") if salt_type == ck.CKF_HKDF_SALT_DATA else b""
     salt_key = KeyHandle(int(p.hSaltKey)) if salt_type == ck.CKF_HKDF_SALT_KEY else None
@@ -136,8 +162,8 @@ def _prf_data(item: Any) -> PrfDataParam:
     raise _invalid(f"unknown CK_PRF_DATA_TYPE 0x{kind:X}")
 
 
-def _sp800_108(ptr: Any, length: int) -> Sp800108Params:
-    p = _struct("CK_SP800_108_KDF_PARAMS", ptr, length)
+def _sp800_108(address: int, length: int) -> Sp800108Params:
+    p = _struct("CK_SP800_108_KDF_PARAMS", address, length)
     count = int(p.ulNumberOfDataParams)
     if count > MAX_PRF_DATA_PARAMS or (count and p.pDataParams == ffi.NULL):
         raise _invalid("bad pDataParams")
@@ -148,16 +174,16 @@ def _sp800_108(ptr: Any, length: int) -> Sp800108Params:
                           int(p.ulAdditionalDerivedKeys))
 
 
-def _ulong(ptr: Any, length: int) -> int:
-    if ptr == ffi.NULL or length != ffi.sizeof("CK_ULONG"):
+def _ulong(address: int, length: int) -> int:
+    if not address or length != ffi.sizeof("CK_ULONG"):
         raise _invalid("expected a CK_ULONG")
-    return read_ulong(ptr)
+    return read_ulong(_pointer(address))
 
 
-def _raw(ptr: Any, length: int) -> bytes | None:
-    if ptr == ffi.NULL and not length:
+def _raw(address: int, length: int) -> bytes | None:
+    if not address and not length:
         return None
-    return _param_bytes(ptr, length, "pParameter")
+    return _param_bytes(address, length, "pParameter")
 
 
 _DECODERS: dict[ParamKind, Callable[[Any, int], MechanismParam]] = {
@@ -169,7 +195,7 @@ _DECODERS: dict[ParamKind, Callable[[Any, int], MechanismParam]] = {
     ParamKind.CTR: _ctr,
     ParamKind.ECDH1: _ecdh1,
     ParamKind.ULONG: _ulong,
-    ParamKind.KEY_HANDLE: lambda ptr, length: KeyHandle(_ulong(ptr, length)),
+    ParamKind.KEY_HANDLE: lambda address, length: KeyHandle(_ulong(address, length)),
     ParamKind.RSA_AES_WRAP: _rsa_aes_wrap,
     ParamKind.CCM: _ccm,
     ParamKind.EDDSA: _eddsa,
@@ -178,19 +204,13 @@ _DECODERS: dict[ParamKind, Callable[[Any, int], MechanismParam]] = {
 }
 
 
-_MECHANISM_BOX = ffi.typeof("CK_MECHANISM *")  # every crypto Init reads one: resolve the type once
-_MECHANISM_SIZE = ffi.sizeof("CK_MECHANISM")
-
-
 _DECODER_OF: dict[int, Callable[[Any, int], MechanismParam]] = {}  # CKM_* -> its decoder, filled on first use
 
 
 def read_mechanism(ptr: Any) -> tuple[int, MechanismParam]:
     require(ptr, "pMechanism")
-    mechanism = ffi.new(_MECHANISM_BOX)
-    ffi.memmove(mechanism, ptr, _MECHANISM_SIZE)
-    ckm = int(mechanism.mechanism)
+    ckm, param, length = _MECHANISM.unpack(ffi.buffer(ptr, _MECHANISM.size))
     decode = _DECODER_OF.get(ckm)
     if decode is None:
         decode = _DECODER_OF[ckm] = _DECODERS[registry.lookup(ckm).param_kind]
-    return ckm, decode(mechanism.pParameter, int(mechanism.ulParameterLen))
+    return ckm, decode(param, length)
