@@ -246,6 +246,24 @@ static void logout_and_close_are_seen_at_once(CK_SESSION_HANDLE s) {
     EXPECT("C_DigestInit closed", f->C_DigestInit(other, &sha), CKR_SESSION_HANDLE_INVALID);
 }
 
+static void keys_checked_at_every_use_never_run_natively(CK_SESSION_HANDLE s) {
+    CK_OBJECT_HANDLE pub, priv;
+    key_pair(s, CKM_EC_KEY_PAIR_GEN, CK_FALSE, "native-always-auth", &pub, &priv);
+    CK_ATTRIBUTE always = {CKA_ALWAYS_AUTHENTICATE, &yes, 1};
+    EXPECT("CKA_ALWAYS_AUTHENTICATE", f->C_SetAttributeValue(s, priv, &always, 1), CKR_OK);
+    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    CK_BYTE sig[64];
+    for (int r = 0; r < ROUNDS; r++) {
+        CK_ULONG len = sizeof sig;
+        EXPECT("C_SignInit", f->C_SignInit(s, &m, priv), CKR_OK);
+        EXPECT("C_Sign without a context login", f->C_Sign(s, message, 32, sig, &len), CKR_USER_NOT_LOGGED_IN);
+    }
+    CK_ULONG len = sizeof sig;
+    EXPECT("C_SignInit", f->C_SignInit(s, &m, priv), CKR_OK);
+    EXPECT("context login", f->C_Login(s, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)user_pin, strlen(user_pin)), CKR_OK);
+    EXPECT("C_Sign after it", f->C_Sign(s, message, 32, sig, &len), CKR_OK);
+}
+
 static void another_process_revokes(CK_SESSION_HANDLE s) {
     CK_OBJECT_HANDLE pub, priv;
     key_pair(s, CKM_EC_KEY_PAIR_GEN, CK_TRUE, "native-shared", &pub, &priv);
@@ -270,6 +288,7 @@ static const struct {
     RULE(unusual_calls_get_the_engines_codes),
     RULE(changes_to_the_key_are_seen_at_the_next_init),
     RULE(logout_and_close_are_seen_at_once),
+    RULE(keys_checked_at_every_use_never_run_natively),
     RULE(another_process_revokes),
 };
 
