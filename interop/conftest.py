@@ -147,40 +147,29 @@ def cli_data(token: TokenInfo, *args: str, username: str | None = None, password
     return envelope["data"]
 
 
-OPENSSL_ENGINE = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so"  # libengine-pkcs11-openssl (libp11)
-ENGINE_CONFIG = """openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = {engine}
-MODULE_PATH = {module}
-PIN = {pin}
-init = 0
-"""
-
-
 def openssl_engine_env(token: TokenInfo, module: str, path: Path, extra_config: str = "",
                        pin: str | None = None) -> dict[str, str]:
     """Write an OpenSSL config loading libp11's engine on `module` with the token's user PIN (or `pin`; plus
-    `extra_config` sections) to `path`, and return the token's environment with OPENSSL_CONF naming it. The engine
-    lives in a config of its own: in the default one it breaks ordinary file-key commands
-    (../shared/docs/clients.md)."""
-    assert Path(OPENSSL_ENGINE).exists(), "libengine-pkcs11-openssl is not installed (bash ci/install.sh installs it)"
-    path.write_text(ENGINE_CONFIG.format(engine=OPENSSL_ENGINE, module=module, pin=pin or token.pin) + extra_config)
+    `extra_config` sections) to `path` (nginx_setup.write_engine_config, the one template), and return the token's
+    environment with OPENSSL_CONF naming it."""
+    _load_by_path("nginx_setup", Path(__file__).parent / "nginx" / "nginx_setup.py").write_engine_config(
+        path, module, pin or token.pin, init=False, extra_config=extra_config)
     return dict(token.env, OPENSSL_CONF=str(path))
+
+
+def _load_by_path(name: str, path: Path) -> Any:
+    """A helper module of another test tree (tests/, interop/nginx/), without putting its directory on sys.path."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def build_c_host(sources: Sequence[Path], build: Path, libraries: Sequence[str] = ()) -> Path:
     """Compile a C host the way tests/c_host's are built: with the generated pyhsm_gen.h and ck_constants.h, and
     tests/c_host/common.h on the include path. Returns the binary (named after the first source)."""
-    spec = importlib.util.spec_from_file_location("p11_helpers", C_HOST_DIR.parent / "p11_helpers.py")
-    assert spec and spec.loader
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)
-    helpers.generated_header_path(build)
+    _load_by_path("p11_helpers", C_HOST_DIR.parent / "p11_helpers.py").generated_header_path(build)
     binary = build / sources[0].stem
     result = run(["gcc", "-Wall", "-Wextra", "-Werror", "-O1", f"-I{build}", f"-I{C_HOST_DIR}", "-o", str(binary),
                   *map(str, sources), "-ldl", "-lpthread", *(f"-l{name}" for name in libraries)])

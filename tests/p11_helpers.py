@@ -86,6 +86,13 @@ def c_rule_report(source: Path, directory: Path, *args: str, timeout: int = 600)
     return lines
 
 
+def assert_rule_passed(lines: list[str], rule: str) -> None:
+    """One RULE of a C host (c_rule_report's lines for it): it printed something, and none of it is a FAIL."""
+    assert lines, f"{rule} printed nothing"
+    failed = [line for line in lines if line.startswith("FAIL")]
+    assert not failed, "\n".join(failed)
+
+
 def c_rules(source: Path) -> list[str]:
     import re
 

@@ -27,7 +27,7 @@ engine_id = pkcs11
 dynamic_path = {engine}
 MODULE_PATH = {module}
 PIN = {pin}
-init = 1
+init = {init}
 """
 
 REQ_CONFIG = """[req]
@@ -75,8 +75,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_engine_config(path: Path, module: str, pin: str) -> Path:
-    path.write_text(ENGINE_CONFIG.format(engine=ENGINE, module=module, pin=pin))
+def write_engine_config(path: Path, module: str, pin: str, init: bool = True, extra_config: str = "") -> Path:
+    """An OpenSSL config that loads libp11's engine on `module` with `pin` (plus `extra_config` sections).
+    `init`: the engine initialises the module as the config loads, which NGINX's master needs before it forks; the
+    interop openssl commands leave it to the first use. The engine lives in a config of its own: in the default
+    one it breaks ordinary file-key commands (../shared/docs/clients.md)."""
+    assert Path(ENGINE).exists(), "libengine-pkcs11-openssl is not installed (bash ci/install.sh installs it)"
+    path.write_text(ENGINE_CONFIG.format(engine=ENGINE, module=module, pin=pin, init=int(init)) + extra_config)
     return path
 
 
