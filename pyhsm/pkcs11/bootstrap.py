@@ -8,6 +8,7 @@ sentinel: only a working callback answers CKR_FUNCTION_NOT_PARALLEL.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from types import TracebackType
@@ -51,9 +52,17 @@ def start() -> int:
     from pyhsm._pkcs11 import ffi, lib
 
     if not _started:
-        _check_cryptography()
-        from pyhsm.pkcs11 import abi
-
+        # Importing the engine creates ~10,000 long-lived container objects (classes, functions, tables): the
+        # cyclic collector ran about 25 times over them, for nothing (module-level objects live as long as the
+        # process).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            _check_cryptography()
+            from pyhsm.pkcs11 import abi
+        finally:
+            if collecting:
+                gc.enable()
         for name in FUNCTION_NAMES:
             fallback = ck.CKR_FUNCTION_NOT_PARALLEL if name in ("C_GetFunctionStatus", "C_CancelFunction") \
                 else ck.CKR_FUNCTION_NOT_SUPPORTED
