@@ -14,8 +14,8 @@ LOG_DIR="$ROOT/build/logs"
 mkdir -p "$LOG_DIR"
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
-# Debian packages: the build (gcc, python3-dev, python3-venv), the runtime (libssl3), the C hosts' libcrypto headers
-# (libssl-dev: interop/oracle_tde computes its own AES), and the hosts the tests drive
+# Debian packages: the build (gcc, python3-dev, python3-venv, libssl-dev: the native data plane links libcrypto, and
+# interop/oracle_tde computes its own AES), the runtime (libssl3), and the hosts the tests drive
 # (opensc's pkcs11-tool, openssl, softhsm2 as a reference module, nginx + libp11's engine, Java 17, GnuTLS, p11-kit),
 # clang with libFuzzer's runtime (fuzz/).
 APT_PACKAGES=(
