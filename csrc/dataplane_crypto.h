@@ -11,7 +11,7 @@
 #define DP_MAX_INPUT (1UL << 28) /* the ABI layer's MAX_BUFFER_LEN: above it the engine answers *_LEN_RANGE */
 #define STAMP 48                 /* bytes of the WAL-index header compared */
 
-enum algo { ECDSA_RAW, RSA_PKCS_HASH, RSA_PKCS_RAW, RSA_PSS_HASH, RSA_PSS_RAW, HMAC, AES_GCM, AES_CBC_PAD, DIGEST };
+enum algo { ECDSA_RAW, ECDSA_HASH, RSA_PKCS_HASH, RSA_PKCS_RAW, RSA_PSS_HASH, RSA_PSS_RAW, HMAC, AES_GCM, AES_CBC_PAD, DIGEST };
 
 struct native_mech {
     CK_MECHANISM_TYPE ckm;

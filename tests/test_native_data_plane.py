@@ -99,6 +99,9 @@ def test_native_rounds_match_independent_implementations(run: Report) -> None:
         ec_public.verify(encode_dss_signature(int.from_bytes(signature[:32], "big"),
                                               int.from_bytes(signature[32:], "big")),
                          MESSAGE[:32], ec.ECDSA(Prehashed(hashes.SHA256())))
+        signature = values[f"ecdsa_sha256_{r}"]
+        ec_public.verify(encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                                              int.from_bytes(signature[32:], "big")), data, ec.ECDSA(hashes.SHA256()))
         rsa_public.verify(values[f"rsa{r}"], data, rsa_padding.PKCS1v15(), hashes.SHA256())
         rsa_public.verify(values[f"pss{r}"], data, rsa_padding.PSS(rsa_padding.MGF1(hashes.SHA256()), 32),
                           hashes.SHA256())

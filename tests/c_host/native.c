@@ -92,7 +92,8 @@ static void repeated_operations_give_correct_results(CK_SESSION_HANDLE s) {
     CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
     CK_MECHANISM m_gcm = {CKM_AES_GCM, &gcm, sizeof gcm}, m_cbc = {CKM_AES_CBC_PAD, iv, 16},
                  m_sha = {CKM_SHA256, NULL, 0}, m_hmac = {CKM_SHA256_HMAC, NULL, 0}, m_ecdsa = {CKM_ECDSA, NULL, 0},
-                 m_rsa = {CKM_SHA256_RSA_PKCS, NULL, 0}, m_pss = {CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof pss};
+                 m_rsa = {CKM_SHA256_RSA_PKCS, NULL, 0}, m_pss = {CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof pss},
+                 m_ecdsa_sha = {CKM_ECDSA_SHA256, NULL, 0};
     for (int r = 0; r < ROUNDS; r++) {
         CK_BYTE out[512];
         CK_ULONG len, n = 10 + (CK_ULONG)r * 20; /* a different message each round */
@@ -117,8 +118,9 @@ static void repeated_operations_give_correct_results(CK_SESSION_HANDLE s) {
         out[0] ^= 1;
         EXPECT("HMAC verify tampered", verify_once(s, &m_hmac, mac, message, n, out, len), CKR_SIGNATURE_INVALID);
         struct { CK_MECHANISM *m; CK_OBJECT_HANDLE priv, pub; const char *name; } sigs[] = {
-            {&m_ecdsa, ec_priv, ec_pub, "ecdsa"}, {&m_rsa, rsa_priv, rsa_pub, "rsa"}, {&m_pss, rsa_priv, rsa_pub, "pss"}};
-        for (size_t i = 0; i < 3; i++) {
+            {&m_ecdsa, ec_priv, ec_pub, "ecdsa"}, {&m_ecdsa_sha, ec_priv, ec_pub, "ecdsa_sha256_"},
+            {&m_rsa, rsa_priv, rsa_pub, "rsa"}, {&m_pss, rsa_priv, rsa_pub, "pss"}};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
             CK_ULONG input = sigs[i].m == &m_ecdsa ? 32 : n; /* CKM_ECDSA signs a digest-sized input */
             len = sizeof out;
             EXPECT("sign", sign_once(s, sigs[i].m, sigs[i].priv, message, input, out, &len), CKR_OK);
