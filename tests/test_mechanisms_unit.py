@@ -728,6 +728,18 @@ def test_rsa_keys_are_parsed_once_per_key_object(rsa_pair: tuple[Key, Key]) -> N
     assert set(priv.builds.values()) == {1}  # whatever else is derived from the key (signing functions) too
 
 
+@pytest.mark.parametrize("tampered", [ck.CKA_PRIME_1, ck.CKA_EXPONENT_1, ck.CKA_EXPONENT_2, ck.CKA_COEFFICIENT,
+                                      ck.CKA_PRIVATE_EXPONENT])
+def test_rsa_private_key_with_values_that_do_not_fit_together_is_refused(rsa_pair: tuple[Key, Key],
+                                                                         tampered: int) -> None:
+    """Private keys are loaded without pyca's 100 ms primality checks; the relations between the values still hold."""
+    _, priv = rsa_pair
+    attrs = dict(priv.attrs)
+    value = int.from_bytes(attrs[tampered], "big") + 2
+    attrs[tampered] = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    assert rv_of(lambda: m(ck.CKM_SHA256_RSA_PKCS).sign(Key(attrs), None).oneshot(b"x")) == ck.CKR_FUNCTION_FAILED
+
+
 def test_raw_rsa_failures_leave_no_openssl_errors_for_the_host(rsa_pair: tuple[Key, Key]) -> None:
     _, priv = rsa_pair
     assert rv_of(lambda: m(ck.CKM_RSA_X_509).sign(priv, None).oneshot(b"\xff" * 256)) == ck.CKR_DATA_INVALID

@@ -19,6 +19,23 @@ from pyhsm.objects import codec
 NULL = ffi.NULL
 ULONG_SIZE = ffi.sizeof("CK_ULONG")
 ATTRIBUTE_SIZE = ffi.sizeof("CK_ATTRIBUTE")
+BYTES = ffi.typeof("CK_BYTE *")
+
+
+def layout(codes: str, ctype: str, fields: tuple[str, ...]) -> struct.Struct:
+    """A struct.Struct (native codes, one per field) reading `ctype` from the caller's bytes in one call, whatever
+    their alignment, instead of a cffi box, a memmove and a cffi access per field (pointers come out as addresses).
+    Checked against cffi's layout of the same struct at import: each field's offset ("0X" aligns for X without
+    adding it) and the size."""
+    offsets = [struct.calcsize(f"@{codes[:i]}0{codes[i]}") for i in range(len(codes))]
+    result = struct.Struct("@" + codes)
+    if result.size != ffi.sizeof(ctype) or offsets != [ffi.offsetof(ctype, name) for name in fields]:
+        raise RuntimeError(f"{ctype}: struct layout {codes!r} does not match the C declaration")
+    return result
+
+
+_ATTRIBUTE = layout("LPL", "CK_ATTRIBUTE", ("type", "pValue", "ulValueLen"))
+
 # A CK_ULONG as bytes: packing with struct is cheaper than a cffi box and copies byte-wise, so the caller's pointer
 # may be misaligned (design.md). Checked against cffi's size of CK_ULONG.
 _ULONG = struct.Struct("@L")
@@ -52,6 +69,11 @@ def read_bytes(ptr: Any, length: int, what: str = "buffer", too_long: int = ck.C
     if length > limit:
         raise CKRError(too_long, f"{what}: {length} bytes is more than {limit}")
     return bytes(ffi.buffer(ptr, length))
+
+
+def _read_at(address: int, length: int, what: str, too_long: int) -> bytes:
+    """read_bytes for a pointer read out of a caller's struct as an address."""
+    return read_bytes(ffi.cast(BYTES, address) if address else NULL, length, what, too_long)
 
 
 def read_new_pin(ptr: Any, length: int, what: str) -> bytes:
@@ -152,17 +174,15 @@ def read_template(ptr: Any, count: int) -> list[tuple[int, bytes]]:
     require(ptr, "template")
     check_count(count, "template")
     template = []
-    for i in range(count):
-        attr = ptr[i]
-        attr_type, length = int(attr.type), int(attr.ulValueLen)
+    for attr_type, address, length in _ATTRIBUTE.iter_unpack(ffi.buffer(ptr, count * ATTRIBUTE_SIZE)):
         if codec.is_template(attr_type):
             # The value is itself a CK_ATTRIBUTE array pointing into the caller's memory: flatten it now.
             if length % ATTRIBUTE_SIZE:
                 raise CKRError(ck.CKR_ATTRIBUTE_VALUE_INVALID, "attribute array has the wrong size")
-            nested = ffi.cast("CK_ATTRIBUTE *", attr.pValue) if length else NULL
+            nested = ffi.cast("CK_ATTRIBUTE *", address) if length else NULL
             value = codec.pack_attributes(read_template(nested, length // ATTRIBUTE_SIZE))
         else:
-            value = read_bytes(attr.pValue, length, "attribute value", ck.CKR_ATTRIBUTE_VALUE_INVALID)
+            value = _read_at(address, length, "attribute value", ck.CKR_ATTRIBUTE_VALUE_INVALID)
         template.append((attr_type, value))
     return template
 

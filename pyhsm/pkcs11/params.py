@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -28,25 +27,11 @@ from pyhsm.mechanisms.params import (
     RsaAesWrapParams,
     Sp800108Params,
 )
-from pyhsm.pkcs11.marshal import read_bytes, read_ulong, require, struct_type
-
-_BYTES = ffi.typeof("CK_BYTE *")
-
-
-def _layout(codes: str, ctype: str, fields: tuple[str, ...]) -> struct.Struct:
-    """A struct.Struct (native codes, one per field) reading `ctype` from the caller's bytes in one call, whatever
-    their alignment, instead of a cffi box, a memmove and a cffi access per field. Checked against cffi's layout of
-    the same struct at import: the offset of each field ("0X" aligns for X without adding it) and the size."""
-    offsets = [struct.calcsize(f"@{codes[:i]}0{codes[i]}") for i in range(len(codes))]
-    layout = struct.Struct("@" + codes)
-    if layout.size != ffi.sizeof(ctype) or offsets != [ffi.offsetof(ctype, name) for name in fields]:
-        raise RuntimeError(f"{ctype}: struct layout {codes!r} does not match the C declaration")
-    return layout
-
+from pyhsm.pkcs11.marshal import BYTES, layout, read_bytes, read_ulong, require, struct_type
 
 # The layouts read on every crypto Init (pointers come out as integers).
-_MECHANISM = _layout("LPL", "CK_MECHANISM", ("mechanism", "pParameter", "ulParameterLen"))
-_GCM = _layout("PLLPLL", "CK_GCM_PARAMS", ("pIv", "ulIvLen", "ulIvBits", "pAAD", "ulAADLen", "ulTagBits"))
+_MECHANISM = layout("LPL", "CK_MECHANISM", ("mechanism", "pParameter", "ulParameterLen"))
+_GCM = layout("PLLPLL", "CK_GCM_PARAMS", ("pIv", "ulIvLen", "ulIvBits", "pAAD", "ulAADLen", "ulTagBits"))
 
 
 def _invalid(detail: str) -> CKRError:
@@ -55,7 +40,7 @@ def _invalid(detail: str) -> CKRError:
 
 def _pointer(ptr: Any) -> Any:
     """A cffi pointer, from a cffi pointer or an address (what the struct.Struct layouts give)."""
-    return ffi.cast(_BYTES, ptr) if isinstance(ptr, int) else ptr
+    return ffi.cast(BYTES, ptr) if isinstance(ptr, int) else ptr
 
 
 def _struct(ctype: str, ptr: Any, length: int) -> Any:
