@@ -6,6 +6,7 @@ Only the encodings live here; which mechanism uses them is the mechanisms' busin
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -137,17 +138,41 @@ def _complete_rsa_private(attrs: dict[int, Any]) -> None:
     attrs[ck.CKA_COEFFICIENT] = _bytes(rsa.rsa_crt_iqmp(p, q))
 
 
+# ---- RSA private keys ------------------------------------------------------------------------------------
+def rsa_values_consistent(n: int, e: int, d: int, p: int, q: int, dmp1: int, dmq1: int, iqmp: int) -> bool:
+    """The arithmetic relations between the RSA key values (what OpenSSL's key check verifies, less the
+    primality tests of p and q): n = pq, e·d = 1 mod lcm(p-1, q-1), the CRT exponents and the coefficient."""
+    if min(n, e, d, p, q, dmp1, dmq1, iqmp) <= 0 or p * q != n or e % 2 == 0:
+        return False
+    lcm = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
+    return ((e * d - 1) % lcm == 0 and (e * dmp1 - 1) % (p - 1) == 0 and (e * dmq1 - 1) % (q - 1) == 0
+            and (iqmp * q - 1) % p == 0)
+
+
+def rsa_private_key(attrs: Mapping[int, Any]) -> rsa.RSAPrivateKey:
+    """A pyca/cryptography key from the object's values; ValueError when they do not fit together.
+
+    pyca/cryptography's own validation of a private key costs about 100 ms (RSA-2048), mostly primality tests of
+    p and q, and every process paid it on the first use of each key (twice with the native data plane, which
+    takes the key as PKCS#8). The relations between the values are checked here instead, in tens of
+    microseconds: a key whose values do not fit together is refused as before; one with composite "primes"
+    (which a client could only import on purpose) merely makes wrong signatures, and OpenSSL checks each CRT
+    result with the public exponent before releasing it (rsa_ossl_mod_exp), so it cannot leak the key."""
+    n, e = _int(attrs[ck.CKA_MODULUS]), _int(attrs[ck.CKA_PUBLIC_EXPONENT])
+    d, p, q, dmp1, dmq1, iqmp = (_int(attrs[t]) for t in (ck.CKA_PRIVATE_EXPONENT, ck.CKA_PRIME_1, ck.CKA_PRIME_2,
+                                                         ck.CKA_EXPONENT_1, ck.CKA_EXPONENT_2, ck.CKA_COEFFICIENT))
+    if not rsa_values_consistent(n, e, d, p, q, dmp1, dmq1, iqmp):
+        raise ValueError("inconsistent RSA private key values")
+    numbers = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n))
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+
+
 # ---- PKCS#8 for wrapping private keys ----------------------------------------------------------------
 def private_key_to_pkcs8(attrs: Mapping[int, Any]) -> bytes:
     key_type = attrs[ck.CKA_KEY_TYPE]
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if key_type == ck.CKK_RSA:
-        public = rsa.RSAPublicNumbers(_int(attrs[ck.CKA_PUBLIC_EXPONENT]), _int(attrs[ck.CKA_MODULUS]))
-        key = rsa.RSAPrivateNumbers(
-            _int(attrs[ck.CKA_PRIME_1]), _int(attrs[ck.CKA_PRIME_2]), _int(attrs[ck.CKA_PRIVATE_EXPONENT]),
-            _int(attrs[ck.CKA_EXPONENT_1]), _int(attrs[ck.CKA_EXPONENT_2]), _int(attrs[ck.CKA_COEFFICIENT]),
-            public,
-        ).private_key()
+        key = rsa_private_key(attrs)
     elif key_type == ck.CKK_EC:
         key = ec.derive_private_key(_int(attrs[ck.CKA_VALUE]), curve_for_params(attrs[ck.CKA_EC_PARAMS]))
     elif key_type in OKP_KEY_TYPES:
