@@ -213,3 +213,27 @@ def test_a_c_host_session_objects_are_audited_before_its_logout(tmp_path_factory
     assert made["detail"]["token"] is False and made["user"] == gone["user"] == "admin"
     assert made["seq"] < gone["seq"] < logout["seq"]
     assert pyhsm_cli("audit", "verify", "--token", label).returncode == 0
+
+
+def test_a_truncated_batch_is_detected_by_the_head_recorded_after_it(lib) -> None:  # type: ignore[no-untyped-def]
+    label = f"batch-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    token = lib.get_token(token_label=label)
+    with token.open(rw=True, user_pin=USER_PIN):
+        scratch = token.open(rw=True)
+        for i in range(5):
+            scratch.generate_key(KeyType.AES, 128, label=f"batch-{i}")
+        scratch.close()  # one batch of five records, and the head after it
+    result = _tampered(label, lambda lines: lines[:-3])  # the logout and the batch's last two records
+    assert result.returncode == 3 and "head recorded in the token store" in result.stdout, result.stdout
+
+
+def test_a_python_host_that_exits_with_events_held_writes_them(lib) -> None:  # type: ignore[no-untyped-def]
+    label = f"exit-{uuid.uuid4().hex[:8]}"
+    init_token(label)
+    script = ("import sys, pkcs11\n"
+              "s = pkcs11.lib(sys.argv[1]).get_token(token_label=sys.argv[2]).open(rw=True, user_pin=sys.argv[3])\n"
+              "s.generate_key(pkcs11.KeyType.AES, 128, label='left-open')\n")  # exits with the session open
+    from p11_helpers import module_path
+    subprocess.run([sys.executable, "-c", script, module_path(), label, USER_PIN], check=True, timeout=120)
+    assert [r["detail"]["label"] for r in _events(label, "key.generate")] == ["left-open"]
