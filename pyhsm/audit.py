@@ -92,6 +92,21 @@ class Verification:
         return not self.problems
 
 
+# Descriptors of appends in progress. A process that forks while one of its threads appends (a host thread, or the
+# audit queue's writer) hands the child a copy of the descriptor, and an flock lasts until every copy is closed:
+# the child, which never finishes that append, would hold every other process's appends until it exits.
+_locking: set[int] = set()
+
+
+def _close_parents_appends() -> None:
+    for fd in _locking:
+        os.close(fd)
+    _locking.clear()
+
+
+os.register_at_fork(after_in_child=_close_parents_appends)
+
+
 class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -107,6 +122,7 @@ class AuditLog:
         for entry in entries:
             check_entry(entry)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        _locking.add(fd)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             last = self._last_record()
@@ -128,6 +144,7 @@ class AuditLog:
                 record_head(records[-1]["seq"], records[-1]["hash"])
             return records
         finally:
+            _locking.discard(fd)
             os.close(fd)  # releases the flock
 
     def _last_record(self) -> dict[str, Any] | None:

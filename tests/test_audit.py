@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import subprocess
 import sys
 import time
@@ -237,3 +239,30 @@ def test_a_python_host_that_exits_with_events_held_writes_them(lib) -> None:  # 
     from p11_helpers import module_path
     subprocess.run([sys.executable, "-c", script, module_path(), label, USER_PIN], check=True, timeout=120)
     assert [r["detail"]["label"] for r in _events(label, "key.generate")] == ["left-open"]
+
+
+def test_a_child_forked_during_an_append_does_not_keep_the_log_locked(tmp_path: Path) -> None:
+    from pyhsm.audit import AuditLog
+
+    log = AuditLog(tmp_path / "fork.audit.jsonl")
+    ready_r, ready_w = os.pipe()
+    release_r, release_w = os.pipe()
+    children = []
+
+    def fork_while_locked(seq: int, digest: str) -> None:  # runs under the append's flock
+        pid = os.fork()
+        if pid == 0:  # the child outlives the append, as a forked worker would
+            os.write(ready_w, b"r")  # os.fork() has returned here: the after-fork handlers have run
+            os.read(release_r, 1)
+            os._exit(0)
+        children.append(pid)
+
+    log.append({"event": "fork-test"}, fork_while_locked)
+    assert os.read(ready_r, 1) == b"r"
+    probe = os.open(log.path, os.O_RDONLY)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if the child still held the lock
+    finally:
+        os.close(probe)
+        os.write(release_w, b"x")
+        os.waitpid(children[0], 0)
