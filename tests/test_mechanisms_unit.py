@@ -316,15 +316,27 @@ def test_cbc_pad_multi_part_equals_single_part_and_decrypt_holds_back_the_last_b
     assert dec.update(ct[:16]) == b""
 
 
-def test_cbc_pad_with_bad_padding_is_encrypted_data_invalid() -> None:
+@pytest.mark.parametrize("last_block", [b"x" * 15 + b"\x05", b"x" * 15 + b"\x00", b"x" * 15 + b"\x11",
+                                        b"x" * 14 + b"\x03\x02", b"\x10" * 15 + b"\x11"])
+def test_cbc_pad_with_bad_padding_is_encrypted_data_invalid(last_block: bytes) -> None:
     key, iv = os.urandom(16), os.urandom(16)
     enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    ct = enc.update(b"x" * 15 + b"\x05") + enc.finalize()
+    ct = enc.update(b"y" * 16 + last_block) + enc.finalize()
     assert rv_of(lambda: m(ck.CKM_AES_CBC_PAD).decrypt(secret(key), iv).oneshot(ct)) == \
         ck.CKR_ENCRYPTED_DATA_INVALID
     op = m(ck.CKM_AES_CBC_PAD).decrypt(secret(key), iv)
     op.update(ct)
     assert rv_of(op.final) == ck.CKR_ENCRYPTED_DATA_INVALID
+
+
+@pytest.mark.parametrize("length", [0, 1, 15, 16, 17, 31])
+def test_cbc_pad_single_part_and_multi_part_decryption_agree(length: int) -> None:
+    key, iv, data = os.urandom(16), os.urandom(16), os.urandom(length)
+    ct = m(ck.CKM_AES_CBC_PAD).encrypt(secret(key), iv).oneshot(data)
+    assert len(ct) == (length // 16 + 1) * 16
+    assert m(ck.CKM_AES_CBC_PAD).decrypt(secret(key), iv).oneshot(ct) == data
+    multi = m(ck.CKM_AES_CBC_PAD).decrypt(secret(key), iv)
+    assert multi.update(ct) + multi.final() == data
 
 
 def test_cbc_pad_ciphertext_of_a_bad_length_is_encrypted_data_len_range() -> None:

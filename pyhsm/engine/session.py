@@ -131,18 +131,21 @@ class Session:
         return len(out), out
 
     def consume(self, kind: OpKind, stage: Stage, work: Callable[[Operation], None], ends: bool) -> None:
-        """Calls that return no data (SignUpdate, Verify, VerifyFinal, DigestUpdate)."""
-
-        def step(op: Operation) -> None:
+        """Calls that return no data (SignUpdate, Verify, VerifyFinal, DigestUpdate); run() written out like
+        produce(), without a closure per call."""
+        op = self.active(kind)
+        try:
+            _check_stage(op, stage)
             if op.pending is not None:
                 raise CKRError(ck.CKR_OPERATION_ACTIVE, "output of the previous call was not collected")
             work(op)
-            if ends:
-                self.end(kind)
-            else:
-                op.stage = Stage.MULTI
-
-        self.run(kind, stage, step)
+        except Exception:
+            self.end(kind)
+            raise
+        if ends:
+            self.ops.pop(kind, None)
+        else:
+            op.stage = Stage.MULTI
 
 
 def _check_stage(op: Operation, stage: Stage) -> None:

@@ -89,31 +89,44 @@ class PadEncryptOp:
 
 
 class UnpadDecryptOp:
-    """The unpadder keeps the last block back until Final, where the padding is checked."""
+    """Multi-part: the unpadder (made on the first Update) keeps the last block back until Final, where the
+    padding is checked. Single-part: one cipher call, then the padding is checked and cut here."""
 
     __slots__ = ("_block", "_ctx", "_length", "_unpadder")
 
     def __init__(self, ctx: Any, block: int) -> None:
-        self._ctx, self._unpadder, self._block = ctx, padding.PKCS7(8 * block).unpadder(), block
+        self._ctx, self._block = ctx, block
+        self._unpadder: Any = None
         self._length = 0
+
+    def _unpadding(self) -> Any:
+        if self._unpadder is None:
+            self._unpadder = padding.PKCS7(8 * self._block).unpadder()
+        return self._unpadder
 
     def update(self, data: bytes) -> bytes:
         self._length += len(data)
-        return bytes(self._unpadder.update(self._ctx.update(data)))
+        return bytes(self._unpadding().update(self._ctx.update(data)))
 
     def final(self) -> bytes:
         if not self._length or self._length % self._block:
             raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-        tail = self._unpadder.update(self._ctx.finalize())
+        unpadder = self._unpadding()
+        tail = unpadder.update(self._ctx.finalize())
         try:
-            return bytes(tail) + bytes(self._unpadder.finalize())
+            return bytes(tail) + bytes(unpadder.finalize())
         except ValueError:
             raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID) from None
 
     def oneshot(self, data: bytes) -> bytes:
+        # The answer itself says whether the padding was valid, so checking it in variable time tells no more.
         if not data or len(data) % self._block:
             raise CKRError(ck.CKR_ENCRYPTED_DATA_LEN_RANGE)
-        return self.update(data) + self.final()
+        plain = bytes(self._ctx.update(data)) + bytes(self._ctx.finalize())
+        pad = plain[-1]
+        if not 1 <= pad <= self._block or plain[-pad:] != bytes((pad,)) * pad:
+            raise CKRError(ck.CKR_ENCRYPTED_DATA_INVALID)
+        return plain[:-pad]
 
 
 # ---- the modes, for any block cipher family ---------------------------------------------------------------------

@@ -170,81 +170,80 @@ class HashThenSign(Mechanism):
 
 
 # ---- single-input operations accepting Update calls -----------------------------------------------------------
-class _Collector:
+class _Collecting:
+    """Input collected across Update calls up to a limit (beyond it: `too_long`). The parts list is made by the
+    first Update: single-part calls, nearly all of them, never need one."""
+
     __slots__ = ("_limit", "_parts", "_size", "_too_long")
 
     def __init__(self, limit: int, too_long: int) -> None:
-        self._parts: list[bytes] = []
-        self._size = 0
         self._limit, self._too_long = limit, too_long
+        self._parts: list[bytes] | None = None
+        self._size = 0
 
-    def add(self, data: bytes) -> None:
+    def _add(self, data: bytes) -> None:
         self._size += len(data)
         if self._size > self._limit:
             raise CKRError(self._too_long)
+        if self._parts is None:
+            self._parts = []
         self._parts.append(bytes(data))
 
-    def take(self) -> bytes:
-        data = b"".join(self._parts)
-        self._parts = []
+    def _take(self) -> bytes:
+        data = b"".join(self._parts or ())
+        self._parts = None
         return data
 
 
-class BufferedSignOp:
-    """The collector is made by the first Update: single-part calls (nearly all) never need one."""
-
-    __slots__ = ("_buf", "_limit", "_sign")
+class BufferedSignOp(_Collecting):
+    __slots__ = ("_sign",)
 
     def __init__(self, sign: Callable[[bytes], bytes], limit: int) -> None:
-        self._sign, self._limit = sign, limit
-        self._buf: _Collector | None = None
+        super().__init__(limit, ck.CKR_DATA_LEN_RANGE)
+        self._sign = sign
 
     def update(self, data: bytes) -> None:
-        if self._buf is None:
-            self._buf = _Collector(self._limit, ck.CKR_DATA_LEN_RANGE)
-        self._buf.add(data)
+        self._add(data)
 
     def final(self) -> bytes:
-        return self._sign(self._buf.take() if self._buf is not None else b"")
+        return self._sign(self._take())
 
     def oneshot(self, data: bytes) -> bytes:
         return self._sign(data)
 
 
-class BufferedVerifyOp:
-    __slots__ = ("_buf", "_limit", "_verify")
+class BufferedVerifyOp(_Collecting):
+    __slots__ = ("_verify",)
 
     def __init__(self, verify: Callable[[bytes, bytes], None], limit: int) -> None:
-        self._verify, self._limit = verify, limit
-        self._buf: _Collector | None = None
+        super().__init__(limit, ck.CKR_DATA_LEN_RANGE)
+        self._verify = verify
 
     def update(self, data: bytes) -> None:
-        if self._buf is None:
-            self._buf = _Collector(self._limit, ck.CKR_DATA_LEN_RANGE)
-        self._buf.add(data)
+        self._add(data)
 
     def final(self, signature: bytes) -> None:
-        self._verify(self._buf.take() if self._buf is not None else b"", signature)
+        self._verify(self._take(), signature)
 
     def oneshot(self, data: bytes, signature: bytes) -> None:
         self._verify(data, signature)
 
 
-class BufferedCipherOp:
+class BufferedCipherOp(_Collecting):
     """A cipher defined over one input: Update returns nothing, Final processes everything collected."""
 
-    __slots__ = ("_buf", "_fn")
+    __slots__ = ("_fn",)
 
     def __init__(self, fn: Callable[[bytes], bytes], limit: int, too_long: int) -> None:
+        super().__init__(limit, too_long)
         self._fn = fn
-        self._buf = _Collector(limit, too_long)
 
     def update(self, data: bytes) -> bytes:
-        self._buf.add(data)
+        self._add(data)
         return b""
 
     def final(self) -> bytes:
-        return self._fn(self._buf.take())
+        return self._fn(self._take())
 
     def oneshot(self, data: bytes) -> bytes:
         return self._fn(data)
