@@ -43,12 +43,13 @@
 #include "ck_constants.h"
 #include "dataplane_crypto.h"
 
-#define BUCKETS 1024 /* sessions with a native state; a handle whose bucket is taken just uses the engine */
+#define BUCKETS 1024 /* chains of the sessions with a native state, by handle */
 #define GRANTS 8     /* per session */
 #define TOKENS 32    /* token stores whose stamp is checked */
 
 struct session {
     pthread_mutex_t lock;
+    struct session *next;     /* the next entry of its bucket's chain */
     CK_SESSION_HANDLE handle; /* 0: free */
     uint64_t valid_epoch;     /* the engine answered for this session at this epoch */
     CK_SESSION_INFO info;
@@ -87,30 +88,34 @@ static int is_enabled(void) {
 
 /* ---- sessions --------------------------------------------------------------------------------------------- */
 
-/* The session's entry, locked; NULL when it has none (and `create` is 0, or its bucket belongs to another). */
+/* The session's entry, locked; NULL when it has none (and `create` is 0). Entries hang in short chains off
+ * BUCKETS heads, are never freed (a closed session's entry is cleared and reused), and change owner only under
+ * table_lock and their own lock, so a chain can be walked without a lock. */
 static struct session *session_locked(CK_SESSION_HANDLE handle, int create) {
     if (handle == 0) return NULL;
-    struct session **bucket = &buckets[handle % BUCKETS];
-    struct session *s = __atomic_load_n(bucket, __ATOMIC_ACQUIRE);
-    if (!s) {
-        if (!create) return NULL;
-        pthread_mutex_lock(&table_lock);
-        s = *bucket;
-        if (!s && (s = calloc(1, sizeof *s)) != NULL) {
-            pthread_mutex_init(&s->lock, NULL);
-            __atomic_store_n(bucket, s, __ATOMIC_RELEASE);
-        }
-        pthread_mutex_unlock(&table_lock);
-        if (!s) return NULL;
+    struct session **bucket = &buckets[handle % BUCKETS], *s;
+    for (s = __atomic_load_n(bucket, __ATOMIC_ACQUIRE); s; s = s->next) {
+        if (__atomic_load_n(&s->handle, __ATOMIC_ACQUIRE) != handle) continue;
+        pthread_mutex_lock(&s->lock);
+        if (s->handle == handle) return s;
+        pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_lock(&s->lock);
-    if (s->handle == handle) return s;
-    if (create && s->handle == 0) {
-        s->handle = handle;
-        return s;
+    if (!create) return NULL;
+    pthread_mutex_lock(&table_lock);
+    for (s = *bucket; s; s = s->next) { /* another thread may have added it; else take a free entry */
+        pthread_mutex_lock(&s->lock);
+        if (s->handle == handle || s->handle == 0) break;
+        pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
+    if (!s && (s = calloc(1, sizeof *s)) != NULL) {
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_mutex_lock(&s->lock);
+        s->next = *bucket;
+        __atomic_store_n(bucket, s, __ATOMIC_RELEASE);
+    }
+    if (s) __atomic_store_n(&s->handle, handle, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&table_lock);
+    return s;
 }
 
 static void end_op(struct native_op *op) {
@@ -124,7 +129,7 @@ static void end_op(struct native_op *op) {
 static void clear_session(struct session *s) {
     for (int k = 0; k < DP_KINDS; k++) end_op(&s->ops[k]);
     for (int i = 0; i < GRANTS; i++) free_grant(&s->grants[i]);
-    s->handle = 0;
+    __atomic_store_n(&s->handle, 0, __ATOMIC_RELEASE);
     s->valid_epoch = s->info_epoch = 0;
     s->py_active = 0;
     s->next_grant = 0;
@@ -418,21 +423,20 @@ static void init_libcrypto(void) { OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG,
 /* Before a guarded call (one the engine answers that is not a hot call of its own). */
 CK_RV dp_guard_before(unsigned flags, CK_SESSION_HANDLE handle) {
     if (flags & DP_MUTATES) bump_epoch();
-    if (flags & DP_ALL) {
-        pthread_once(&libcrypto_once, init_libcrypto); /* login state or every session changes: hand every native operation to the engine */
-        for (int b = 0; b < BUCKETS; b++) {
-            struct session *s = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE);
-            if (!s) continue;
-            pthread_mutex_lock(&s->lock);
-            CK_SESSION_HANDLE h = s->handle;
-            for (unsigned k = 0; k < DP_KINDS; k++) {
-                if (!s->ops[k].active) continue;
-                materialise(s, k, h); /* unlocks */
+    if (flags & DP_ALL) { /* login state or every session changes: hand every native operation to the engine */
+        pthread_once(&libcrypto_once, init_libcrypto);
+        for (int b = 0; b < BUCKETS; b++)
+            for (struct session *s = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE); s; s = s->next) {
                 pthread_mutex_lock(&s->lock);
+                CK_SESSION_HANDLE h = s->handle;
+                for (unsigned k = 0; k < DP_KINDS; k++) {
+                    if (!s->ops[k].active) continue;
+                    materialise(s, k, h); /* unlocks */
+                    pthread_mutex_lock(&s->lock);
+                }
+                if (s->handle == h) clear_session(s);
+                pthread_mutex_unlock(&s->lock);
             }
-            if (s->handle == h) clear_session(s);
-            pthread_mutex_unlock(&s->lock);
-        }
         return 0;
     }
     struct session *s = (flags & (DP_CLOSES | DP_OPS)) ? session_locked(handle, 0) : NULL;
@@ -474,13 +478,12 @@ void dp_guard_after(unsigned flags, CK_SESSION_HANDLE handle, CK_RV rv) {
 /* A forked child starts afresh (the parent's threads may have held locks at fork time: make new ones). */
 void dp_reset(void) {
     bump_epoch();
-    for (int b = 0; b < BUCKETS; b++) {
-        struct session *s = buckets[b];
-        if (!s) continue;
-        pthread_mutex_init(&s->lock, NULL);
-        for (int k = 0; k < DP_KINDS; k++) s->ops[k].grant = NULL, end_op(&s->ops[k]);
-        clear_session(s);
-    }
+    for (int b = 0; b < BUCKETS; b++)
+        for (struct session *s = buckets[b]; s; s = s->next) {
+            pthread_mutex_init(&s->lock, NULL);
+            for (int k = 0; k < DP_KINDS; k++) s->ops[k].grant = NULL, end_op(&s->ops[k]);
+            clear_session(s);
+        }
     pthread_mutex_init(&table_lock, NULL);
 }
 
