@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pyhsm import constants as ck
@@ -43,15 +42,20 @@ class Stage(enum.Enum):
     MULTI = "multi"  # an Update has happened
 
 
-@dataclass
 class Operation:
-    kind: OpKind
-    impl: Any  # CipherOp / SignOp / VerifyOp / DigestOp, or the list of handles of a find
-    key: P11Object | None = None
-    needs_context_login: bool = False  # CKA_ALWAYS_AUTHENTICATE keys need CKU_CONTEXT_SPECIFIC first
-    stage: Stage = Stage.FRESH
-    pending: bytes | None = None  # output computed for a length query / too-small buffer
-    pending_final: bool = field(default=False)
+    """One active operation of a session. A plain class with slots: one is made per Init, its fields are read on
+    every call, and a dataclass added start-up time (this module is imported by the first C_Initialize)."""
+
+    __slots__ = ("impl", "key", "kind", "needs_context_login", "pending", "stage")
+
+    def __init__(self, kind: OpKind, impl: Any, key: P11Object | None = None,
+                 needs_context_login: bool = False) -> None:
+        self.kind = kind
+        self.impl = impl  # CipherOp / SignOp / VerifyOp / DigestOp, or the list of handles of a find
+        self.key = key
+        self.needs_context_login = needs_context_login  # CKA_ALWAYS_AUTHENTICATE keys need CKU_CONTEXT_SPECIFIC
+        self.stage = Stage.FRESH
+        self.pending: bytes | None = None  # output computed for a length query / too-small buffer
 
 
 T = TypeVar("T")

@@ -8,16 +8,14 @@ cryptography. Importing `pyhsm.mechanisms` loads every family.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
 from pyhsm.mechanisms.params import MechanismParam, ParamKind
 
 
-@dataclass(frozen=True)
-class MechanismInfo:
+class MechanismInfo(NamedTuple):
     min_key: int
     max_key: int
     flags: int
