@@ -23,7 +23,6 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +80,13 @@ def check_entry(value: Any) -> None:
             check_entry(item)
 
 
-@dataclass
 class Verification:
-    records: int = 0
-    problems: list[str] = field(default_factory=list)
-    last: tuple[int, str] | None = None  # (seq, hash) of the last record
+    """What `verify` found (a plain class: a dataclass's generated code is compiled at every start-up)."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.problems: list[str] = []
+        self.last: tuple[int, str] | None = None  # (seq, hash) of the last record
 
     @property
     def ok(self) -> bool:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pyhsm import __version__
 from pyhsm import constants as ck
@@ -29,8 +29,7 @@ MAX_SESSION_OBJECTS = 16384
 _VERSION = tuple(int(p) for p in __version__.split(".")[:2])
 
 
-@dataclass(frozen=True)
-class TokenInfo:
+class TokenInfo(NamedTuple):  # not a dataclass: its generated code is compiled at every start-up
     label: bytes
     manufacturer: bytes
     model: bytes
