@@ -316,6 +316,22 @@ def test_cbc_pad_multi_part_equals_single_part_and_decrypt_holds_back_the_last_b
     assert dec.update(ct[:16]) == b""
 
 
+def test_block_cipher_contexts_agree_with_pyca_cryptography_public_api() -> None:
+    """block.py may build its contexts with pyca/cryptography's Rust constructors; they must match Cipher()."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+
+    from pyhsm.mechanisms import block
+
+    public_encryptor, public_decryptor = block.public_constructors()
+    data = os.urandom(64)
+    for algorithm, mode in ((algorithms.AES(os.urandom(32)), modes.CBC(os.urandom(16))),
+                            (algorithms.AES(os.urandom(16)), modes.ECB()),
+                            (TripleDES(os.urandom(24)), modes.CBC(os.urandom(8)))):
+        ct = block.new_encryptor(algorithm, mode).update(data)
+        assert ct == public_encryptor(algorithm, mode).update(data)
+        assert block.new_decryptor(algorithm, mode).update(ct) == public_decryptor(algorithm, mode).update(ct) == data
+
+
 @pytest.mark.parametrize("last_block", [b"x" * 15 + b"\x05", b"x" * 15 + b"\x00", b"x" * 15 + b"\x11",
                                         b"x" * 14 + b"\x03\x02", b"\x10" * 15 + b"\x11"])
 def test_cbc_pad_with_bad_padding_is_encrypted_data_invalid(last_block: bytes) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from pyhsm import constants as ck
 from pyhsm.errors import CKRError
@@ -19,21 +19,35 @@ from pyhsm.mechanisms.generic import WrapsWithCipher, param_invalid
 from pyhsm.mechanisms.params import MechanismParam, ParamKind
 from pyhsm.mechanisms.registry import KeyView, Mechanism
 
+Constructor = Callable[[Any, Any], Any]  # (algorithm, mode) -> a pyca/cryptography cipher context
 
-def _context_constructors() -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
+
+def public_constructors() -> tuple[Constructor, Constructor]:
+    return (lambda algorithm, mode: Cipher(algorithm, mode).encryptor(),
+            lambda algorithm, mode: Cipher(algorithm, mode).decryptor())
+
+
+def _context_constructors() -> tuple[Constructor, Constructor]:
     """(new encryption context, new decryption context) for (algorithm, mode).
 
     `Cipher(algorithm, mode).encryptor()` spends more than half of its ~4.6 us in ABC isinstance checks and mode
     validation before it calls pyca/cryptography's Rust constructor, and every C_EncryptInit / C_DecryptInit pays
     it. The modes here are checked by us first (BlockCipher.iv), so where this pyca/cryptography has the Rust
-    constructors (>= 43) they are called directly; otherwise through the public API."""
+    constructors (>= 43) they are called directly, after a trial against the public API; a private API may change,
+    so anything unexpected there means the public one."""
+    public = public_constructors()
     try:
         from cryptography.hazmat.bindings._rust import openssl as rust_openssl
 
-        return rust_openssl.ciphers.create_encryption_ctx, rust_openssl.ciphers.create_decryption_ctx
-    except (ImportError, AttributeError):
-        return (lambda algorithm, mode: Cipher(algorithm, mode).encryptor(),
-                lambda algorithm, mode: Cipher(algorithm, mode).decryptor())
+        direct = rust_openssl.ciphers.create_encryption_ctx, rust_openssl.ciphers.create_decryption_ctx
+        probe = algorithms.AES(bytes(range(16))), modes.CBC(bytes(16))
+        block = bytes(range(16, 32))
+        encrypted = direct[0](*probe).update(block)
+        if encrypted != public[0](*probe).update(block) or direct[1](*probe).update(encrypted) != block:
+            raise ValueError("unexpected result")
+        return direct
+    except Exception:  # whatever the private API does differently: see the docstring
+        return public
 
 
 new_encryptor, new_decryptor = _context_constructors()
