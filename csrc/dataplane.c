@@ -45,7 +45,7 @@
 
 #define BUCKETS 1024 /* chains of the sessions with a native state, by handle */
 #define GRANTS 8     /* per session */
-#define TOKENS 32    /* token stores whose stamp is checked */
+#define TOKENS 4096  /* token stores whose stamp is checked */
 
 struct session {
     pthread_mutex_t lock;
@@ -67,10 +67,13 @@ static __thread uint64_t call_epoch; /* epoch when this thread's forwarded Init 
 static int enabled = -1;
 static uint64_t native_calls;
 
-static struct {
+/* The -shm files whose stamps grants check, one per token store this process used; never freed, so a grant can
+ * point at its entry without a lock. A process that has used TOKENS stores gets no new grants for further ones. */
+struct token_shm {
     char path[PATH_MAX];
     int fd;
-} tokens[TOKENS];
+};
+static struct token_shm *tokens[TOKENS];
 static int token_count;
 
 static uint64_t current_epoch(void) { return __atomic_load_n(&epoch, __ATOMIC_ACQUIRE); }
@@ -137,25 +140,25 @@ static void clear_session(struct session *s) {
 
 /* ---- the store stamp -------------------------------------------------------------------------------------- */
 
-static int token_index(const char *path) {
-    int found = -1;
+static struct token_shm *token_shm(const char *path) {
+    struct token_shm *found = NULL;
     struct stat st;
     pthread_mutex_lock(&table_lock);
-    for (int i = 0; i < token_count; i++)
-        if (strcmp(tokens[i].path, path) == 0) found = i;
-    if (found >= 0 && fstat(tokens[found].fd, &st) == 0 && st.st_nlink == 0) {
+    for (int i = 0; i < token_count && !found; i++)
+        if (strcmp(tokens[i]->path, path) == 0) found = tokens[i];
+    if (found && fstat(found->fd, &st) == 0 && st.st_nlink == 0) {
         /* deleted when its last user closed the database, and made anew: follow the new file. The old descriptor
          * stays open (another thread may be reading it); this happens once per such restart. */
         int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) __atomic_store_n(&tokens[found].fd, fd, __ATOMIC_RELEASE);
+        if (fd >= 0) __atomic_store_n(&found->fd, fd, __ATOMIC_RELEASE);
     }
-    if (found < 0 && token_count < TOKENS && strlen(path) < PATH_MAX) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            found = token_count;
-            snprintf(tokens[found].path, PATH_MAX, "%s", path);
-            __atomic_store_n(&tokens[found].fd, fd, __ATOMIC_RELEASE);
-            token_count++;
+    if (!found && token_count < TOKENS && strlen(path) < PATH_MAX && (found = calloc(1, sizeof *found)) != NULL) {
+        snprintf(found->path, PATH_MAX, "%s", path);
+        if ((found->fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+            tokens[token_count++] = found;
+        } else {
+            free(found);
+            found = NULL;
         }
     }
     pthread_mutex_unlock(&table_lock);
@@ -166,8 +169,8 @@ static int token_index(const char *path) {
  * truncated -shm file would make a mapped read SIGBUS the host). A deleted -shm file (its last user closed it)
  * never matches again: the engine reopens it and grants anew. */
 static int stamp_matches(const struct grant *g) {
-    if (g->token < 0) return 1;
-    int fd = __atomic_load_n(&tokens[g->token].fd, __ATOMIC_ACQUIRE);
+    if (!g->shm) return 1;
+    int fd = __atomic_load_n(&g->shm->fd, __ATOMIC_ACQUIRE);
     struct stat st;
     unsigned char now[STAMP];
     if (fstat(fd, &st) != 0 || st.st_nlink == 0) return 0;
@@ -186,10 +189,10 @@ int dp_grant(CK_SESSION_HANDLE handle, CK_ULONG kind, CK_MECHANISM_TYPE ckm, CK_
              const unsigned char *stamp) {
     uint64_t at = call_epoch;
     if (!is_enabled() || at == 0 || at != current_epoch() || kind >= DP_KINDS) return 0;
-    struct grant fresh = {.used = 1, .kind = (unsigned)kind, .ckm = ckm, .key = key, .epoch = at, .token = -1};
+    struct grant fresh = {.used = 1, .kind = (unsigned)kind, .ckm = ckm, .key = key, .epoch = at};
     if (!(fresh.mech = native_mechanism((unsigned)kind, ckm))) return 0;
     if (stamp_path) {
-        if ((fresh.token = token_index(stamp_path)) < 0) return 0;
+        if (!(fresh.shm = token_shm(stamp_path))) return 0;
         memcpy(fresh.stamp, stamp, STAMP);
     }
     ERR_set_mark(); /* the error queue is the host's too: leave it as it was (d2i_* push errors even on success) */

@@ -20,6 +20,8 @@ struct native_mech {
     const char *md; /* the hash, for the algorithms that have one */
 };
 
+struct token_shm;
+
 /* What the engine authorised, with everything libcrypto needs already set up. */
 struct grant {
     int used; /* a live grant */
@@ -29,7 +31,7 @@ struct grant {
     CK_OBJECT_HANDLE key;
     const struct native_mech *mech;
     uint64_t epoch;
-    int token; /* index in tokens[] of the store whose stamp is checked; -1: none (digests) */
+    struct token_shm *shm; /* the -shm file of the store whose stamp is checked; NULL: none (digests) */
     unsigned char stamp[STAMP];
     EVP_PKEY *pkey;
     EVP_PKEY_CTX *pctx; /* sign or verify context, initialised once */
