@@ -174,9 +174,10 @@ TARGETS = [
            lambda r: r.of_openssl("rsa2048_sign_pkcs"), lambda v: v >= 0.9),
     Target("RSA-2048 sign, 2 threads vs 1 (pyhsm)", ">= 1.8x",
            lambda r: r.scaling(r.pyhsm, "rsa2048_sign", 2), lambda v: v >= 1.8),
-    Target("... the same, over the CPU control's 2-thread scaling in that pass (what the machine gave)", ">= 1.8x",
-           lambda r: ratio(r.scaling(r.pyhsm, "rsa2048_sign", 2), r.scaling(r.pyhsm, "cpu_control", 2)),
-           lambda v: v >= 1.8),
+    # 1.8x of a perfect 2x is 0.9 of it: the same target, as a share of what the machine gave in that pass
+    Target("... the same, as a share of the CPU control's 2-thread scaling in that pass (what the machine gave)",
+           ">= 0.9", lambda r: ratio(r.scaling(r.pyhsm, "rsa2048_sign", 2), r.scaling(r.pyhsm, "cpu_control", 2)),
+           lambda v: v >= 0.9),
     Target("ECDSA P-256 sign, 1 thread, vs SoftHSM", ">= 2.2x",
            lambda r: r.advantage("ecdsa_p256_sign"), lambda v: v >= 2.2),
     Target("AES-256-GCM 4 KiB, vs SoftHSM", ">= 5x",
