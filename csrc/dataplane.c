@@ -285,15 +285,21 @@ static void materialise(struct session *s, unsigned kind, CK_SESSION_HANDLE hand
     free(op.aad);
 }
 
+/* The session (locked) when it has a native operation of `kind`, else NULL. */
+static struct session *with_native_op(CK_SESSION_HANDLE handle, unsigned kind) {
+    struct session *s = session_locked(handle, 0);
+    if (s && !s->ops[kind].active) {
+        pthread_mutex_unlock(&s->lock);
+        s = NULL;
+    }
+    return s;
+}
+
 int dp_single(unsigned kind, CK_SESSION_HANDLE handle, const unsigned char *data, CK_ULONG len, unsigned char *out,
               CK_ULONG *out_len, CK_RV *rv) {
-    struct session *s = session_locked(handle, 0);
+    struct session *s = with_native_op(handle, kind);
     if (!s) return 0;
     struct native_op *op = &s->ops[kind];
-    if (!op->active) {
-        pthread_mutex_unlock(&s->lock);
-        return 0;
-    }
     if (out_len && (data || !len) && len <= DP_MAX_INPUT) {
         if (!op->has_pending) {
             unsigned char *result = NULL;
@@ -329,13 +335,9 @@ int dp_single(unsigned kind, CK_SESSION_HANDLE handle, const unsigned char *data
 
 int dp_verify(CK_SESSION_HANDLE handle, const unsigned char *data, CK_ULONG len, const unsigned char *sig,
               CK_ULONG sig_len, CK_RV *rv) {
-    struct session *s = session_locked(handle, 0);
+    struct session *s = with_native_op(handle, DP_VERIFY);
     if (!s) return 0;
     struct native_op *op = &s->ops[DP_VERIFY];
-    if (!op->active) {
-        pthread_mutex_unlock(&s->lock);
-        return 0;
-    }
     enum verdict verdict = DEFER;
     if ((data || !len) && sig && len <= DP_MAX_INPUT) {
         ERR_set_mark();

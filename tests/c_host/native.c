@@ -72,6 +72,17 @@ static CK_RV verify_once(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE 
     return rv != CKR_OK ? rv : f->C_Verify(s, data, n, sig, sig_len);
 }
 
+/* A P-256 pair that has signed ROUNDS times, so that its later uses run natively; `sig` holds a signature. */
+static CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
+static void warm_pair(CK_SESSION_HANDLE s, CK_BBOOL token, const char *label, CK_OBJECT_HANDLE *pub,
+                      CK_OBJECT_HANDLE *priv, CK_BYTE sig[64]) {
+    key_pair(s, CKM_EC_KEY_PAIR_GEN, token, label, pub, priv);
+    for (int r = 0; r < ROUNDS; r++) {
+        CK_ULONG len = 64;
+        EXPECT("warm-up", sign_once(s, &ecdsa, *priv, message, 32, sig, &len), CKR_OK);
+    }
+}
+
 /* ---- rules ------------------------------------------------------------------------------------------------ */
 
 static void repeated_operations_give_correct_results(CK_SESSION_HANDLE s) {
@@ -160,11 +171,10 @@ static void length_convention_is_kept(CK_SESSION_HANDLE s) {
 
 static void unusual_calls_get_the_engines_codes(CK_SESSION_HANDLE s) {
     CK_OBJECT_HANDLE pub, priv;
-    key_pair(s, CKM_EC_KEY_PAIR_GEN, CK_FALSE, "native-odd", &pub, &priv);
-    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    CK_MECHANISM m = ecdsa;
     CK_BYTE out[128], sig[64];
     CK_ULONG len = sizeof sig;
-    for (int r = 0; r < ROUNDS; r++) EXPECT("warm-up", sign_once(s, &m, priv, message, 32, sig, &len), CKR_OK), len = sizeof sig;
+    warm_pair(s, CK_FALSE, "native-odd", &pub, &priv, sig);
     EXPECT("C_SignInit", f->C_SignInit(s, &m, priv), CKR_OK);
     EXPECT("C_SignInit again", f->C_SignInit(s, &m, priv), CKR_OPERATION_ACTIVE);
     EXPECT("NULL pulSignatureLen", f->C_Sign(s, message, 32, out, NULL), CKR_ARGUMENTS_BAD);
@@ -199,11 +209,10 @@ static void unusual_calls_get_the_engines_codes(CK_SESSION_HANDLE s) {
 
 static void changes_to_the_key_are_seen_at_the_next_init(CK_SESSION_HANDLE s) {
     CK_OBJECT_HANDLE pub, priv;
-    key_pair(s, CKM_EC_KEY_PAIR_GEN, CK_TRUE, "native-revoke", &pub, &priv);
-    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    CK_MECHANISM m = ecdsa;
     CK_BYTE sig[64];
     CK_ULONG len = sizeof sig;
-    for (int r = 0; r < ROUNDS; r++) EXPECT("warm-up", sign_once(s, &m, priv, message, 32, sig, &len), CKR_OK), len = sizeof sig;
+    warm_pair(s, CK_TRUE, "native-revoke", &pub, &priv, sig);
     CK_ATTRIBUTE no_sign = {CKA_SIGN, &no, 1};
     EXPECT("CKA_SIGN to FALSE", f->C_SetAttributeValue(s, priv, &no_sign, 1), CKR_OK);
     EXPECT("C_SignInit", f->C_SignInit(s, &m, priv), CKR_KEY_FUNCTION_NOT_PERMITTED);
@@ -268,11 +277,9 @@ static void keys_checked_at_every_use_never_run_natively(CK_SESSION_HANDLE s) {
 
 static void another_process_revokes(CK_SESSION_HANDLE s) {
     CK_OBJECT_HANDLE pub, priv;
-    key_pair(s, CKM_EC_KEY_PAIR_GEN, CK_TRUE, "native-shared", &pub, &priv);
-    CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+    CK_MECHANISM m = ecdsa;
     CK_BYTE sig[64];
-    CK_ULONG len = sizeof sig;
-    for (int r = 0; r < ROUNDS; r++) EXPECT("warm-up", sign_once(s, &m, priv, message, 32, sig, &len), CKR_OK), len = sizeof sig;
+    warm_pair(s, CK_TRUE, "native-shared", &pub, &priv, sig);
     printf("waiting\n");
     char reply[16];
     if (!fgets(reply, sizeof reply, stdin)) reply[0] = 0;
