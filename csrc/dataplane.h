@@ -3,7 +3,7 @@
 #pragma once
 #include "pyhsm_gen.h"
 
-/* Operation kinds; the engine uses the same numbers (pyhsm/engine/native_offers.py). */
+/* Operation kinds; pyhsm/pkcs11/native_guards.py (KINDS) lists the same numbers for the Python side. */
 enum { DP_ENCRYPT, DP_DECRYPT, DP_DIGEST, DP_SIGN, DP_VERIFY, DP_KINDS };
 
 /* dp_start's answers */

@@ -224,24 +224,24 @@ static CK_MECHANISM_TYPE mgf_hash(CK_ULONG mgf) {
 
 /* PSS parameters on the grant's context; only what the engine accepts for this mechanism (else 0: forward). */
 static int configure_pss(struct grant *g, const CK_RSA_PKCS_PSS_PARAMS *p, size_t *hash_len) {
+    if (g->pss_configured && memcmp(&g->pss_set, p, sizeof *p) == 0) { /* checked and set up by an earlier call */
+        *hash_len = g->pss_hash_len;
+        return 1;
+    }
     const char *name = md_name(p->hashAlg), *mgf = md_name(mgf_hash(p->mgf));
     if (!name || !mgf) return 0;
     if (g->mech->md && strcmp(g->mech->md, name) != 0) return 0; /* SHAx_RSA_PKCS_PSS: hashAlg must be SHAx */
-    EVP_MD *md = EVP_MD_fetch(NULL, name, NULL);
-    if (!md) return 0;
-    *hash_len = (size_t)EVP_MD_get_size(md);
-    EVP_MD_free(md);
-    size_t max_salt = g->out_len - *hash_len - 2; /* emLen - hLen - 2, emLen = k for keys of 8n bits */
-    if (p->sLen > max_salt || g->out_len < *hash_len + 2) return 0;
-    if (g->pss_configured && memcmp(&g->pss_set, p, sizeof *p) == 0) return 1;
     EVP_MD *sig_md = EVP_MD_fetch(NULL, name, NULL), *mgf_md = EVP_MD_fetch(NULL, mgf, NULL);
-    int ok = sig_md && mgf_md && EVP_PKEY_CTX_set_rsa_padding(g->pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+    size_t hlen = sig_md ? (size_t)EVP_MD_get_size(sig_md) : 0;
+    /* the largest salt is emLen - hLen - 2, emLen = k for keys of 8n bits */
+    int ok = sig_md && mgf_md && g->out_len >= hlen + 2 && p->sLen <= g->out_len - hlen - 2 &&
+             EVP_PKEY_CTX_set_rsa_padding(g->pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
              EVP_PKEY_CTX_set_signature_md(g->pctx, sig_md) > 0 && EVP_PKEY_CTX_set_rsa_mgf1_md(g->pctx, mgf_md) > 0 &&
              EVP_PKEY_CTX_set_rsa_pss_saltlen(g->pctx, (int)p->sLen) > 0;
     EVP_MD_free(sig_md);
     EVP_MD_free(mgf_md);
     g->pss_configured = ok;
-    if (ok) g->pss_set = *p;
+    if (ok) g->pss_set = *p, g->pss_hash_len = *hash_len = hlen;
     return ok;
 }
 

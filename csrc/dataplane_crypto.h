@@ -37,6 +37,7 @@ struct grant {
     EVP_PKEY_CTX *pctx; /* sign or verify context, initialised once */
     CK_RSA_PKCS_PSS_PARAMS pss_set; /* the PSS parameters pctx is configured with */
     int pss_configured;
+    size_t pss_hash_len;
     EVP_MD *md;
     EVP_MD_CTX *mdctx;
     EVP_MAC_CTX *mac;

@@ -20,12 +20,9 @@ from pyhsm.engine.objects import P11Object
 from pyhsm.engine.policy import SERVICE_KEY_USAGE
 from pyhsm.engine.session import OpKind, Session
 
-# The data plane's numbers for the operation kinds (csrc/dataplane.h DP_*).
-KIND_CODES = {OpKind.ENCRYPT: 0, OpKind.DECRYPT: 1, OpKind.DIGEST: 2, OpKind.SIGN: 3, OpKind.VERIFY: 4}
-
 Stamp = tuple[str, bytes]
-# sink(session, kind code, mechanism, key handle, key material, stamp) -> 1 taken, 0 not now, NEVER for this key
-Sink = Callable[[int, int, int, int, bytes, Stamp | None], int]
+# sink(session, kind, mechanism, key handle, key material, stamp) -> 1 taken, 0 not now, NEVER for this key
+Sink = Callable[[int, OpKind, int, int, bytes, Stamp | None], int]
 NEVER = -1
 
 
@@ -59,39 +56,37 @@ def _encode(key: P11Object) -> bytes:
 class NativeOffers:
     def __init__(self) -> None:
         self.sink: Sink | None = None
-        self.supports: Callable[[int, int], bool] = lambda kind, mechanism: False
-        self._supported: dict[tuple[int, int], bool] = {}
+        self.supports: Callable[[OpKind, int], bool] = lambda kind, mechanism: False
+        self._supported: dict[tuple[OpKind, int], bool] = {}
 
     def wanted(self, kind: OpKind, mechanism: int) -> bool:
         """Whether an Init of this kind and mechanism could be handed over: then take the stamp before checking."""
         if self.sink is None:
             return False
-        code = KIND_CODES[kind]
-        known = self._supported.get((code, mechanism))
+        known = self._supported.get((kind, mechanism))
         if known is None:
-            known = self._supported[(code, mechanism)] = self.supports(code, mechanism)
+            known = self._supported[(kind, mechanism)] = self.supports(kind, mechanism)
         return known
 
     def offer(self, session: Session, kind: OpKind, mechanism: int, stamp: Stamp | None,
               key_handle: int = 0, key: P11Object | None = None) -> None:
-        code = KIND_CODES[kind]
         if self.sink is None:
             return
         if key is None:  # a digest: there is nothing to authorise but the session
-            self.sink(session.handle, code, mechanism, 0, b"", None)
+            self.sink(session.handle, kind, mechanism, 0, b"", None)
             return
         if stamp is None or _checked_at_every_use(key):
             return
-        refused: set[tuple[int, int]] = key.cached("native.refused", set)
-        if (code, mechanism) in refused:
+        refused: set[tuple[OpKind, int]] = key.cached("native.refused", set)
+        if (kind, mechanism) in refused:
             return
         try:
             material = key_material(key)
         except Exception:  # a key the native code cannot take (an odd curve, say) stays with the engine
-            refused.add((code, mechanism))
+            refused.add((kind, mechanism))
             return
-        if self.sink(session.handle, code, mechanism, key_handle, material, stamp) == NEVER:
-            refused.add((code, mechanism))
+        if self.sink(session.handle, kind, mechanism, key_handle, material, stamp) == NEVER:
+            refused.add((kind, mechanism))
 
 
 def _checked_at_every_use(key: P11Object) -> bool:

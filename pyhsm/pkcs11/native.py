@@ -7,17 +7,22 @@ from typing import Any
 
 from pyhsm._pkcs11 import ffi, lib
 from pyhsm.engine.native_offers import NativeOffers, Stamp
+from pyhsm.engine.session import OpKind
+from pyhsm.pkcs11.native_guards import KINDS
+
+# The data plane's number of each operation kind (csrc/dataplane.h DP_*, listed once in native_guards.KINDS).
+_CODES = {kind: KINDS[kind.value.capitalize()] for kind in OpKind if kind.value.capitalize() in KINDS}
 
 
-def _grant(session: int, kind: int, mechanism: int, key: int, material: bytes, stamp: Stamp | None) -> int:
+def _grant(session: int, kind: OpKind, mechanism: int, key: int, material: bytes, stamp: Stamp | None) -> int:
     path, header = (stamp[0].encode(), stamp[1]) if stamp is not None else (ffi.NULL, ffi.NULL)
-    return int(lib.dp_grant(session, kind, mechanism, key, material, len(material), path, header))
+    return int(lib.dp_grant(session, _CODES[kind], mechanism, key, material, len(material), path, header))
 
 
 def connect(engine: Any) -> None:
     offers = NativeOffers()
     offers.sink = _grant
-    offers.supports = lambda kind, mechanism: bool(lib.dp_supports(kind, mechanism))
+    offers.supports = lambda kind, mechanism: kind in _CODES and bool(lib.dp_supports(_CODES[kind], mechanism))
     engine.native = offers
 
 
